@@ -1,0 +1,191 @@
+"""doit actions: the thin I/O shell around each stage's pure core.
+
+Every action is a module-level function taking plain, picklable arguments (so `-P process`
+works under fork and forkserver), writes its outputs atomically, and returns a dict of saved
+values or a ``TaskFailed`` carrying the user-facing message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from .build import WrapperJob, build_wrappers
+from .cache import atomic_write
+from .codegen import module_name, py_ident, render_all
+from .errors import BridgeError
+from .fetch import fetch_wheel
+from .interp import TargetPython, target_tags
+from .lockfile import LockEntry, render_mochi_lock, render_pylock
+from .manifest import load_manifest
+from .resolve import resolve_with_uv
+from .site import SITE_DIR, install_site
+from .sources import check_imports, scan_project
+from .stubs import extract_stubs
+from .surface import Surface, build_surface
+
+__all__ = [
+    "act_codegen",
+    "act_compile",
+    "act_fetch",
+    "act_lock",
+    "act_resolve",
+    "act_site",
+    "act_stubs",
+    "act_surface",
+    "read_json",
+    "wheel_present",
+]
+
+Ctx = dict[str, Any]
+"""The environment facts detected once at the edge (see :class:`tasks.graph.Context`)."""
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, data: object) -> None:
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _target(ctx: Ctx) -> TargetPython:
+    return TargetPython(executable=ctx["interpreter"], version=tuple(ctx["python_version"]),
+                        implementation="cpython", gil_disabled=ctx["gil_disabled"])
+
+
+def _deps_dir(ctx: Ctx, name: str) -> Path:
+    return Path(ctx["root"]) / ".mochi" / "deps" / name
+
+
+def _failed(exc: BridgeError) -> TaskFailed:
+    return TaskFailed(str(exc))
+
+
+def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx["root"])
+    try:
+        manifest = load_manifest(root / "mochi.toml")
+        imports = scan_project(root)
+        check_imports(imports, manifest)
+        pins = resolve_with_uv(manifest, ctx["interpreter"], ctx["index"], Path(ctx["cache"]))
+        check_imports(imports, manifest, {p.name: p.version for p in pins})
+    except BridgeError as exc:
+        return _failed(exc)
+    extras = {d.name: list(d.extras) for d in manifest.dependencies}
+    data = {"index": ctx["index"], "pins": [
+        {"name": p.name, "version": p.version, "direct": p.direct, "extras": extras.get(p.name, [])} for p in pins]}
+    _write_json(root / ".mochi" / "resolve.json", data)
+    return {"pins": len(pins)}
+
+
+def wheel_present(fetch_json: str) -> bool:
+    """uptodate check: the cached wheel a fetch recorded still exists (a cleared cache means fetch again)."""
+    try:
+        return Path(read_json(Path(fetch_json))["path"]).is_file()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def act_fetch(ctx: Ctx, name: str, version: str) -> dict[str, Any] | TaskFailed:
+    target = _target(ctx)
+    try:
+        fetched = fetch_wheel(name, version, ctx["index"], target_tags(target), target.version_str,
+                              Path(ctx["cache"]))
+    except BridgeError as exc:
+        return _failed(exc)
+    _write_json(_deps_dir(ctx, name) / "fetch.json", fetched.to_dict())
+    return {"filename": fetched.filename, "bytes": fetched.size}
+
+
+def act_stubs(ctx: Ctx, name: str) -> dict[str, Any] | TaskFailed:
+    out = _deps_dir(ctx, name)
+    try:
+        stubs = extract_stubs(Path(read_json(out / "fetch.json")["path"]), out / "stubs")
+    except BridgeError as exc:
+        return _failed(exc)
+    _write_json(out / "stubs.json", stubs.to_dict())
+    return {"provenance": stubs.provenance}
+
+
+def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
+    out = _deps_dir(ctx, name)
+    stubs = read_json(out / "stubs.json")
+    fetched = read_json(out / "fetch.json")
+    surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"])
+    _write_json(out / "surface.json", surface.to_dict())
+    return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
+
+
+def act_codegen(ctx: Ctx, name: str) -> dict[str, Any]:
+    out = _deps_dir(ctx, name)
+    surface = Surface.from_dict(read_json(out / "surface.json"))
+    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
+    wrap = Path(ctx["root"]) / "python_wrap" / name
+    atomic_write(out / f"{module_name(name)}.c", files.c_source.encode())
+    atomic_write(wrap / "shim.mochi", files.shim.encode())
+    atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode())
+    atomic_write(wrap / "SKIPPED.txt", files.skipped.encode())
+    _write_json(out / "codegen.json", {"wrapper-sha256": files.wrapper_sha256})
+    return {"wrapper_sha256": files.wrapper_sha256}
+
+
+def act_compile(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx["root"])
+    jobs = [WrapperJob(dist=n, module=module_name(n), c_source=_deps_dir(ctx, n) / f"{module_name(n)}.c",
+                       dest_dir=root / "python_wrap" / n) for n in names]
+    try:
+        results = build_wrappers(jobs, ctx["interpreter"], tuple(ctx["abi_floor"]), Path(ctx["build_dir"]),
+                                 Path(ctx["cache"]))
+    except BridgeError as exc:
+        return _failed(exc)
+    _write_json(root / ".mochi" / "compile.json", results)
+    return {"compiled": sum(r["cached"] == "no" for r in results.values()),
+            "cache_hits": sum(r["cached"] == "yes" for r in results.values())}
+
+
+def act_site(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx["root"])
+    wheels = [Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"]) for n in names]
+    try:
+        install_site(wheels, ctx["interpreter"], root / "python_wrap" / SITE_DIR, Path(ctx["cache"]))
+    except BridgeError as exc:
+        return _failed(exc)
+    _write_json(root / ".mochi" / "site.json", {"wheels": sorted(w.name for w in wheels)})
+    return {"installed": len(wheels)}
+
+
+def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx["root"])
+    resolved = read_json(root / ".mochi" / "resolve.json")
+    entries = []
+    summary = []
+    for pin in resolved["pins"]:
+        d = _deps_dir(ctx, pin["name"])
+        fetched = read_json(d / "fetch.json")
+        stubs = read_json(d / "stubs.json") if pin["direct"] else {}
+        surface = read_json(d / "surface.json") if pin["direct"] else {}
+        codegen = read_json(d / "codegen.json") if pin["direct"] else {}
+        entries.append(LockEntry(
+            name=pin["name"], version=pin["version"], direct=pin["direct"], wheel_filename=fetched["filename"],
+            wheel_url=fetched["url"], wheel_size=fetched["size"], index=fetched["index"],
+            wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
+            pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
+            stub_sha256=stubs.get("sha256", ""), wrapper_sha256=codegen.get("wrapper-sha256", ""),
+            extras=tuple(pin["extras"]), dependencies=tuple(fetched["requires_dist"]), markers="",
+            translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
+        if pin["direct"]:
+            summary.append(f"{pin['name']} {pin['version']}: {len(surface['functions'])} translated, "
+                           f"{len(surface['skipped'])} skipped ({stubs['provenance']})")
+    try:
+        pylock = render_pylock(entries, ctx["requires_python"])
+    except BridgeError as exc:
+        return _failed(exc)
+    atomic_write(root / "pylock.toml", pylock.encode())
+    atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx["requires_python"]).encode())
+    for line in summary:
+        print(line)
+    return {"packages": len(entries)}

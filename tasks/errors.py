@@ -1,0 +1,106 @@
+"""One exception hierarchy for every user-facing failure.
+
+Each error says what went wrong, where, and what to do; :attr:`BridgeError.exit_code` follows
+DESIGN §9 (1 = a check found drift, 2 = bad usage or input, including every failed lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BridgeError",
+    "CheckFailed",
+    "FetchError",
+    "HashMismatch",
+    "InterpreterNotFound",
+    "Location",
+    "ManifestError",
+    "ResolveError",
+    "SourceError",
+    "SubprocessFailed",
+    "UnsafeArchive",
+]
+
+
+class BridgeError(Exception):
+    """Root of every error the tool reports to a user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a user file, 1-based like compilers print it."""
+
+    path: Path
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class ManifestError(BridgeError):
+    """`mochi.toml` is malformed or holds a value the tool cannot use."""
+
+    def __init__(self, where: Location, detail: str, hint: str = "") -> None:
+        super().__init__(f"{where}: {detail}", hint)
+        self.where = where
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[ManifestError], tuple[Location, str, str]]:
+        return (type(self), (self.where, self.detail, self.hint))
+
+
+class SourceError(ManifestError):
+    """An `import python` line in a `.mochi` file does not agree with the manifest."""
+
+
+class InterpreterNotFound(BridgeError):
+    """No interpreter satisfies `[python].requires-python`."""
+
+
+class ResolveError(BridgeError):
+    """The resolver could not produce a set of pins."""
+
+
+class FetchError(BridgeError):
+    """The index could not be read or did not offer a usable wheel."""
+
+
+class HashMismatch(FetchError):
+    """Downloaded bytes do not match the digest the index or the lock promised."""
+
+
+class UnsafeArchive(BridgeError):
+    """A wheel holds a member the tool refuses to extract."""
+
+
+class SubprocessFailed(BridgeError):
+    """An external tool (uv, cmake, ninja, a compiler) exited non-zero."""
+
+    def __init__(self, cmd: list[str], returncode: int, output: str, hint: str = "") -> None:
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        super().__init__(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}", hint)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.output = output
+
+    def __reduce__(self) -> tuple[type[SubprocessFailed], tuple[list[str], int, str, str]]:
+        return (type(self), (self.cmd, self.returncode, self.output, self.hint))
+
+
+class CheckFailed(BridgeError):
+    """The lock no longer matches reality (drift)."""
+
+    exit_code = 1

@@ -1,0 +1,225 @@
+"""The doit task graph of one Mochi project (DESIGN §1).
+
+`resolve` runs first; the per-dependency chains (`fetch:<dist>` -> `stubs:<dist>` ->
+`surface:<dist>` -> `codegen:<dist>`), the single `compile` task (one ninja run) and the `lock`
+aggregation are created after it (doit's `create_after`), keyed by distribution name. Each task's
+inputs are file dependencies or `config_changed` values holding only what affects its output, so
+a second run with nothing changed executes nothing.
+
+Internals: :func:`detect_context` is the one place that reads the environment (interpreter,
+index, cache); everything below receives the resulting :class:`Context` as plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from doit import create_after
+from doit.dependency import FileChangedChecker
+from doit.tools import config_changed
+
+from . import __version__
+from .actions import (
+    act_codegen,
+    act_compile,
+    act_fetch,
+    act_lock,
+    act_resolve,
+    act_site,
+    act_stubs,
+    act_surface,
+    read_json,
+    wheel_present,
+)
+from .build import RUNTIME_FILES, runtime_dir
+from .cache import cache_root
+from .codegen import module_name, py_ident
+from .index import default_index_url
+from .interp import abi_floor, detect_interpreter
+from .manifest import load_manifest
+from .sources import find_mochi_files
+
+__all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    root: str
+    interpreter: str
+    python_version: tuple[int, int, int]
+    gil_disabled: bool
+    abi_floor: tuple[int, int]
+    requires_python: str
+    index: str
+    cache: str
+    build_dir: str
+    strict_returns: bool
+
+    def as_args(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def detect_context(root: Path) -> Context:
+    """Read the manifest and the environment once: the facts every task is parameterised by."""
+    root = root.resolve()
+    manifest = load_manifest(root / "mochi.toml")
+    py = manifest.python
+    target = detect_interpreter(py.requires_python, py.interpreter)
+    primary = [i for i in py.indexes if i.priority == "primary"]
+    index = primary[0].url if primary else default_index_url()
+    floor = abi_floor(py.requires_python, target)
+    build_key = hashlib.sha256(f"{target.executable}\0{floor}".encode()).hexdigest()[:12]
+    return Context(root=str(root), interpreter=target.executable, python_version=target.version,
+                   gil_disabled=target.gil_disabled, abi_floor=floor, requires_python=py.requires_python,
+                   index=index, cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
+                   strict_returns=py.strict_return_types)
+
+
+class Blake3Checker(FileChangedChecker):  # type: ignore[misc]
+    """doit file checker: unchanged mtime means unchanged; otherwise compare BLAKE3 digests."""
+
+    def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
+        if not state or len(state) != 3:
+            return True
+        mtime_ns, size, digest = state
+        if file_stat.st_mtime_ns == mtime_ns:
+            return False
+        if file_stat.st_size != size:
+            return True
+        return bool(digest != _b3(file_path))
+
+    def get_state(self, dep: str, current_state: Any) -> Any:
+        st = os.stat(dep)
+        if current_state and len(current_state) == 3 and current_state[0] == st.st_mtime_ns:
+            return None
+        return (st.st_mtime_ns, st.st_size, _b3(dep))
+
+
+def _b3(path: str) -> str:
+    from blake3 import blake3
+    return str(blake3().update_mmap(path).hexdigest())
+
+
+def doit_config(root: Path) -> dict[str, Any]:
+    state = root / ".mochi"
+    state.mkdir(parents=True, exist_ok=True)
+    return {"backend": "sqlite3", "dep_file": str(state / "doit.sqlite3"), "default_tasks": ["lock"],
+            "check_file_uptodate": Blake3Checker, "verbosity": 1}
+
+
+def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
+    """Task creators for a doit loader (`ModuleTaskLoader(make_tasks(ctx))`)."""
+    root = Path(ctx.root)
+    state = root / ".mochi"
+    args = ctx.as_args()
+    tool = {"tool": __version__}
+
+    def pins() -> list[dict[str, Any]]:
+        path = state / "resolve.json"
+        return list(read_json(path)["pins"]) if path.is_file() else []
+
+    def deps_dir(name: str) -> Path:
+        return state / "deps" / name
+
+    def task_resolve() -> dict[str, Any]:
+        """Resolve mochi.toml's Python dependencies to exact pins (uv)."""
+        sources = [str(p) for p in find_mochi_files(root)]
+        return {"actions": [(act_resolve, [args])], "file_dep": [str(root / "mochi.toml"), *sources],
+                "targets": [str(state / "resolve.json")],
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "index": ctx.index,
+                                             "sources": sources})],
+                "verbosity": 2}
+
+    def fetch_tasks() -> Iterator[dict[str, Any]]:
+        """Fetch each pinned wheel into the content-addressed cache, hash-verified."""
+        for pin in pins():
+            out = deps_dir(pin["name"]) / "fetch.json"
+            yield {"basename": "fetch", "name": pin["name"], "actions": [(act_fetch, [args, pin["name"], pin["version"]])],
+                   "targets": [str(out)],
+                   "uptodate": [config_changed({**tool, "pin": pin, "index": ctx.index,
+                                                "python": list(ctx.python_version[:2])}),
+                                (wheel_present, [str(out)])]}
+
+    def direct() -> list[dict[str, Any]]:
+        return [p for p in pins() if p["direct"]]
+
+    def stubs_tasks() -> Iterator[dict[str, Any]]:
+        """Copy each direct dependency's typed documents (PEP 561) out of its wheel."""
+        for pin in direct():
+            d = deps_dir(pin["name"])
+            yield {"basename": "stubs", "name": pin["name"], "actions": [(act_stubs, [args, pin["name"]])],
+                   "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
+                   "task_dep": [f"fetch:{pin['name']}"],
+                   "uptodate": [config_changed(tool)]}
+
+    def surface_tasks() -> Iterator[dict[str, Any]]:
+        """Map each direct dependency's public surface through the closed type table."""
+        for pin in direct():
+            d = deps_dir(pin["name"])
+            yield {"basename": "surface", "name": pin["name"], "actions": [(act_surface, [args, pin["name"]])],
+                   "file_dep": [str(d / "stubs.json")], "targets": [str(d / "surface.json")],
+                   "task_dep": [f"stubs:{pin['name']}"],
+                   "uptodate": [config_changed(tool)]}
+
+    def codegen_tasks() -> Iterator[dict[str, Any]]:
+        """Render the C wrapper, shim.mochi, the re-export module and SKIPPED.txt."""
+        for pin in direct():
+            name = pin["name"]
+            d, wrap = deps_dir(name), root / "python_wrap" / name
+            yield {"basename": "codegen", "name": name, "actions": [(act_codegen, [args, name])],
+                   "file_dep": [str(d / "surface.json")], "task_dep": [f"surface:{name}"],
+                   "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
+                               str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
+                   "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
+                                                "strict": ctx.strict_returns})]}
+
+    def compile_task() -> dict[str, Any]:
+        """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""
+        names = [p["name"] for p in direct()]
+        rt = runtime_dir()
+        return {"basename": "compile", "actions": [(act_compile, [args, names])], "task_dep": ["codegen"],
+                "file_dep": [str(deps_dir(n) / f"{module_name(n)}.c") for n in names]
+                + [str(rt / f) for f in RUNTIME_FILES],
+                "targets": [str(root / "python_wrap" / n / f"{module_name(n)}.abi3.so") for n in names],
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "floor": list(ctx.abi_floor),
+                                             "names": names})]}
+
+    def site_task() -> dict[str, Any]:
+        """Install the pinned wheels into python_wrap/site-packages for the wrappers to import."""
+        names = [p["name"] for p in pins()]
+        return {"basename": "site", "actions": [(act_site, [args, names])],
+                "file_dep": [str(deps_dir(n) / "fetch.json") for n in names], "task_dep": ["fetch"],
+                "targets": [str(state / "site.json")],
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter})]}
+
+    def lock_task() -> dict[str, Any]:
+        """Aggregate mochi.lock and pylock.toml."""
+        deps: list[str] = [str(state / "resolve.json")]
+        for pin in pins():
+            d = deps_dir(pin["name"])
+            deps.append(str(d / "fetch.json"))
+            if pin["direct"]:
+                deps += [str(d / "stubs.json"), str(d / "surface.json"), str(d / "codegen.json"),
+                         str(root / "python_wrap" / pin["name"] / f"{module_name(pin['name'])}.abi3.so")]
+        # task_dep makes doit create the delayed chains; file_dep decides whether lock itself re-runs.
+        return {"basename": "lock", "actions": [(act_lock, [args])], "file_dep": deps, "task_dep": ["fetch", "compile", "site"],
+                "targets": [str(root / "mochi.lock"), str(root / "pylock.toml")],
+                "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python})],
+                "verbosity": 2}
+
+    @create_after(executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "compile", "site", "lock"])
+    def task_chains() -> Iterator[dict[str, Any]]:
+        """Per-dependency chains, the compile and the lock: created once resolve has pinned the set."""
+        for family in (fetch_tasks, stubs_tasks, surface_tasks, codegen_tasks):
+            for task in family():
+                yield task
+        yield compile_task()
+        yield site_task()
+        yield lock_task()
+
+    return {"task_resolve": task_resolve, "task_chains": task_chains}

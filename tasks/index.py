@@ -1,0 +1,181 @@
+"""A PEP 691 (JSON) simple-index client with a PEP 503 (HTML) fallback, and wheel selection.
+
+Hashes come from the index (PEP 700 `hashes`, or the `#sha256=` fragment in HTML). Wheels are
+chosen with `packaging.tags` in the target's preference order, never by string matching, so
+`cp3XY` and `abi3` wheels are read alike (R6).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import BinaryIO, cast
+
+from packaging import tags
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from .errors import FetchError
+
+__all__ = ["IndexFile", "default_index_url", "fetch_project", "open_url", "select_wheel"]
+
+_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+           "text/html;q=0.01")
+_TIMEOUT = 30.0
+_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexFile:
+    filename: str
+    url: str
+    sha256: str
+    requires_python: str
+    yanked: bool
+    size: int | None
+
+
+def default_index_url(environ: dict[str, str] | None = None) -> str:
+    """The index the environment configures (uv, then pip), else pip's own default."""
+    env = os.environ if environ is None else environ
+    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if env.get(var):
+            return env[var].rstrip("/") + "/"
+    try:
+        from pip._internal.configuration import Configuration
+        conf = Configuration(isolated=False)
+        conf.load()
+        for key in ("global.index-url", ":env:.index-url", "install.index-url"):
+            try:
+                return str(conf.get_value(key)).rstrip("/") + "/"
+            except Exception:  # noqa: BLE001 - pip raises its own ConfigurationError for a missing key
+                continue
+    except ImportError:
+        pass
+    try:
+        from pip._internal.models.index import PyPI
+        return str(PyPI.simple_url).rstrip("/") + "/"
+    except ImportError:
+        raise FetchError("no package index is configured and pip is not importable",
+                         "set [python].indexes in mochi.toml or UV_DEFAULT_INDEX") from None
+
+
+def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
+    """Open *url* with bounded timeouts and retries on transient errors; returns (stream, content type, final url)."""
+    headers = {"User-Agent": "mochi-pybridge"}
+    if accept:
+        headers["Accept"] = accept
+    last: Exception | None = None
+    for attempt in range(_RETRIES):
+        try:
+            resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT)
+            return cast(BinaryIO, resp), resp.headers.get("Content-Type", ""), resp.geturl()
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}",
+                                 "check the package name and the index URL") from None
+            last = exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = exc
+        time.sleep(0.2 * (2 ** attempt))
+    raise FetchError(f"{url}: {last}", "the index did not answer; check the URL and your network, then retry")
+
+
+def fetch_project(index_url: str, name: str) -> list[IndexFile]:
+    """All files the index lists for project *name*."""
+    page = urllib.parse.urljoin(index_url, canonicalize_name(name) + "/")
+    stream, ctype, final = open_url(page, _ACCEPT)
+    with stream:
+        body = stream.read()
+    if "json" in ctype:
+        return _parse_json(body, final)
+    return _parse_html(body.decode("utf-8", "replace"), final)
+
+
+def _parse_json(body: bytes, base: str) -> list[IndexFile]:
+    try:
+        data = json.loads(body)
+        files = data["files"]
+    except (ValueError, KeyError, TypeError):
+        raise FetchError(f"{base}: not a PEP 691 project page", "check the index URL") from None
+    out = []
+    for f in files:
+        hashes = f.get("hashes") or {}
+        yanked = f.get("yanked", False)
+        out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
+                             sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
+                             yanked=bool(yanked), size=f.get("size")))
+    return out
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+def _parse_html(body: str, base: str) -> list[IndexFile]:
+    parser = _Anchors()
+    parser.feed(body)
+    out = []
+    for a in parser.anchors:
+        href = a.get("href")
+        if not href:
+            continue
+        url, _, frag = urllib.parse.urljoin(base, href).partition("#")
+        algo, _, digest = frag.partition("=")
+        filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        out.append(IndexFile(filename=filename, url=url, sha256=digest if algo == "sha256" else "",
+                             requires_python=a.get("data-requires-python") or "",
+                             yanked="data-yanked" in a, size=None))
+    return out
+
+
+def select_wheel(files: list[IndexFile], name: str, version: str, accepted: list[tags.Tag],
+                 python_version: str) -> IndexFile:
+    """The best wheel of *name* == *version* for the *accepted* tags (best first).
+
+    :raises FetchError: when no wheel fits, naming what the index has.
+    """
+    rank = {t: i for i, t in enumerate(accepted)}
+    want = Version(version)
+    best: tuple[int, IndexFile] | None = None
+    seen = []
+    for f in files:
+        if not f.filename.endswith(".whl"):
+            continue
+        try:
+            wname, wver, _, wtags = parse_wheel_filename(f.filename)
+        except InvalidWheelFilename:
+            continue
+        if wname != canonicalize_name(name) or wver != want:
+            continue
+        seen.append(f.filename)
+        if f.requires_python:
+            try:
+                if not SpecifierSet(f.requires_python).contains(python_version, prereleases=True):
+                    continue
+            except InvalidSpecifier:
+                continue
+        score = min((rank[t] for t in wtags if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, f)
+    if best is None:
+        have = ", ".join(seen) if seen else "no wheels"
+        raise FetchError(f"no wheel of {name} {version} fits Python {python_version} on this platform (index has: "
+                         f"{have})", "pick a version that ships a compatible wheel")
+    if not best[1].sha256:
+        raise FetchError(f"the index lists no sha256 for {best[1].filename}",
+                         "use an index that publishes hashes (PEP 503 fragment or PEP 691 'hashes')")
+    return best[1]

@@ -1,0 +1,89 @@
+/* mochi_bridge.h - the runtime every generated wrapper module links.
+ *
+ * A generated wrapper is data: a table of mb_function descriptors (Python target, parameters,
+ * type descriptors) handed to mb_module_exec() from the module's Py_mod_exec slot. The runtime
+ * turns each descriptor into a callable module attribute that checks its arguments, calls the
+ * Python function, and checks and copies the return value (R3).
+ *
+ * Type descriptors are prefix strings shared with tasks/typedesc.py:
+ *   i int, f float, b bool, s str, n None (returns only), L<x> list, D<x> dict[str, x], O<x> x | None.
+ *
+ * Limited API only: define Py_LIMITED_API (the project's requires-python floor, at least 3.11)
+ * before including this header. Every symbol here is hidden, so many wrappers can be loaded into
+ * one process without clashing.
+ */
+#ifndef MOCHI_BRIDGE_H
+#define MOCHI_BRIDGE_H
+
+#ifndef Py_LIMITED_API
+#error "mochi_bridge.h: define Py_LIMITED_API (e.g. 0x030b0000) before including it"
+#endif
+#if Py_LIMITED_API + 0 < 0x030b0000
+#error "mochi_bridge.h needs Py_LIMITED_API >= 3.11 (PyType_GetName)"
+#endif
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MB_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define MB_HIDDEN
+#endif
+
+/* Parameter flags. */
+#define MB_PARAM_REQUIRED 1 /* must be passed; optional ones may be omitted from the end */
+#define MB_PARAM_KEYWORD 2  /* passed to Python by keyword (follows a left-out parameter) */
+
+/* One parameter of a wrapped function. */
+typedef struct {
+    const char *name;       /* Python parameter name */
+    const char *mochi_name; /* name in the Mochi declaration */
+    const char *type;       /* type descriptor */
+    const char *mochi_type; /* Mochi spelling of the type, for messages */
+    int flags;
+} mb_param;
+
+/* One wrapped function. */
+typedef struct {
+    const char *mochi_name; /* attribute name and Mochi extern name */
+    const char *py_module;  /* module imported on first call */
+    const char *py_name;    /* attribute of py_module to call */
+    const mb_param *params;
+    int nparams;
+    const char *ret;        /* type descriptor; "n" for no return value */
+    const char *ret_mochi;  /* Mochi spelling of the return type */
+} mb_function;
+
+/* One generated module. */
+typedef struct {
+    const char *dist;
+    const char *version;
+    const mb_function *functions;
+    int nfunctions;
+    int strict_returns; /* 0: return values pass through unchecked ([python].strict-return-types) */
+} mb_module_spec;
+
+/* Per-module state; its size is the module definition's m_size. */
+typedef struct {
+    const mb_module_spec *spec;
+    PyObject *extern_type;   /* heap type of the callable externs */
+    PyObject *mismatch_type; /* PythonTypeMismatch(TypeError) */
+    PyObject *error_type;    /* MochiBridgeError(Exception) */
+    PyObject *targets;       /* list: the resolved Python callables, None until first call */
+} mb_state;
+
+/* Py_mod_exec body: builds the state, the exception types and one extern per descriptor. */
+MB_HIDDEN int mb_module_exec(PyObject *module, const mb_module_spec *spec);
+/* m_traverse / m_clear / m_free of every generated module. */
+MB_HIDDEN int mb_module_traverse(PyObject *module, visitproc visit, void *arg);
+MB_HIDDEN int mb_module_clear(PyObject *module);
+MB_HIDDEN void mb_module_free(void *module);
+
+/* Check *value* against descriptor *desc* and return a new, converted reference (lists and dicts
+ * copied, ints widened to float where a float is declared). On a type mismatch returns NULL with
+ * no exception set and *bad / *where describing the offending element; on any other failure
+ * returns NULL with an exception set. */
+MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, PyObject **bad, PyObject **where);
+
+#endif /* MOCHI_BRIDGE_H */

@@ -1,0 +1,338 @@
+/* rt_module.c - module state, the callable extern type, and the call path.
+ *
+ * Shaped like CPython's Modules/xxlimited.c: multi-phase init, all state in the module object,
+ * heap types only, no mutable static globals. The wrapped package is imported on the first call
+ * of one of its functions, not when the wrapper loads.
+ */
+#include "mochi_bridge.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *module; /* the wrapper module: its state holds the spec and the resolved targets */
+    int index;        /* position in spec->functions */
+} mb_extern;
+
+static mb_state *state_of(PyObject *module)
+{
+    return (mb_state *)PyModule_GetState(module);
+}
+
+static PyObject *resolve_target(mb_state *st, int index)
+{
+    PyObject *target = PyList_GetItem(st->targets, index);
+    if (target == NULL) {
+        return NULL;
+    }
+    if (target != Py_None) {
+        return Py_NewRef(target);
+    }
+    const mb_function *fn = &st->spec->functions[index];
+    PyObject *mod = PyImport_ImportModule(fn->py_module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    target = PyObject_GetAttrString(mod, fn->py_name);
+    Py_DECREF(mod);
+    if (target == NULL) {
+        return NULL;
+    }
+    if (PyList_SetItem(st->targets, index, Py_NewRef(target)) < 0) { /* steals one reference */
+        Py_DECREF(target);
+        return NULL;
+    }
+    return target;
+}
+
+static void raise_mismatch(PyObject *exc_type, const mb_function *fn, const char *what, const char *expected,
+                           PyObject *bad, PyObject *where)
+{
+    PyObject *actual = PyType_GetName(Py_TYPE(bad));
+    if (actual == NULL) {
+        return;
+    }
+    if (where != NULL) {
+        PyErr_Format(exc_type, "%s (%s.%s): %s expected %s, got %U at %U", fn->mochi_name, fn->py_module,
+                     fn->py_name, what, expected, actual, where);
+    }
+    else {
+        PyErr_Format(exc_type, "%s (%s.%s): %s expected %s, got %U", fn->mochi_name, fn->py_module, fn->py_name,
+                     what, expected, actual);
+    }
+    Py_DECREF(actual);
+}
+
+static PyObject *extern_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    mb_extern *ex = (mb_extern *)self;
+    mb_state *st = state_of(ex->module);
+    if (st == NULL) {
+        return NULL;
+    }
+    const mb_function *fn = &st->spec->functions[ex->index];
+    if (kwargs != NULL && PyDict_Size(kwargs) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes positional arguments only", fn->mochi_name);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_Size(args);
+    if (n < 0) {
+        return NULL;
+    }
+    int required = 0, npos = 0;
+    for (int i = 0; i < fn->nparams; i++) {
+        required += (fn->params[i].flags & MB_PARAM_REQUIRED) != 0;
+        npos += i < n && !(fn->params[i].flags & MB_PARAM_KEYWORD);
+    }
+    if (n < required || n > fn->nparams) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %d to %d arguments (%zd given)", fn->mochi_name, required,
+                     fn->nparams, n);
+        return NULL;
+    }
+    PyObject *target = NULL, *pos = NULL, *kw = NULL, *result = NULL, *out = NULL, *where = NULL;
+    pos = PyTuple_New(npos);
+    if (pos == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0, j = 0; i < n; i++) {
+        const mb_param *p = &fn->params[i];
+        PyObject *bad = NULL;
+        PyObject *conv = mb_convert(PyTuple_GetItem(args, i), p->type, &bad, &where);
+        if (conv == NULL) {
+            if (!PyErr_Occurred()) {
+                char what[160];
+                snprintf(what, sizeof what, "parameter '%s'", p->mochi_name);
+                raise_mismatch(PyExc_TypeError, fn, what, p->mochi_type, bad, where);
+            }
+            goto done;
+        }
+        if (p->flags & MB_PARAM_KEYWORD) {
+            if (kw == NULL && (kw = PyDict_New()) == NULL) {
+                Py_DECREF(conv);
+                goto done;
+            }
+            int rc = PyDict_SetItemString(kw, p->name, conv);
+            Py_DECREF(conv);
+            if (rc < 0) {
+                goto done;
+            }
+        }
+        else if (PyTuple_SetItem(pos, j++, conv) < 0) { /* steals conv */
+            goto done;
+        }
+    }
+    target = resolve_target(st, ex->index);
+    if (target == NULL) {
+        goto done;
+    }
+    result = PyObject_Call(target, pos, kw);
+    if (result == NULL) {
+        goto done;
+    }
+    if (fn->ret[0] == 'n' || !st->spec->strict_returns) {
+        out = fn->ret[0] == 'n' ? Py_NewRef(Py_None) : Py_NewRef(result);
+        goto done;
+    }
+    PyObject *bad = NULL;
+    out = mb_convert(result, fn->ret, &bad, &where);
+    if (out == NULL && !PyErr_Occurred()) {
+        raise_mismatch(st->mismatch_type, fn, "return value", fn->ret_mochi, bad, where);
+    }
+done:
+    Py_XDECREF(where);
+    Py_XDECREF(result);
+    Py_XDECREF(target);
+    Py_XDECREF(kw);
+    Py_XDECREF(pos);
+    return out;
+}
+
+static PyObject *extern_repr(PyObject *self)
+{
+    mb_extern *ex = (mb_extern *)self;
+    mb_state *st = state_of(ex->module);
+    if (st == NULL) {
+        return NULL;
+    }
+    const mb_function *fn = &st->spec->functions[ex->index];
+    return PyUnicode_FromFormat("<mochi extern %s -> %s.%s>", fn->mochi_name, fn->py_module, fn->py_name);
+}
+
+static int extern_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((mb_extern *)self)->module);
+    return 0;
+}
+
+static int extern_clear(PyObject *self)
+{
+    Py_CLEAR(((mb_extern *)self)->module);
+    return 0;
+}
+
+static void extern_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    extern_clear(self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot extern_slots[] = {
+    {Py_tp_call, extern_call},
+    {Py_tp_repr, extern_repr},
+    {Py_tp_traverse, extern_traverse},
+    {Py_tp_clear, extern_clear},
+    {Py_tp_dealloc, extern_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec extern_spec = {
+    .name = "mochi_bridge.Extern",
+    .basicsize = sizeof(mb_extern),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = extern_slots,
+};
+
+static PyObject *new_exception(PyObject *module, const char *name, PyObject *base, const char *doc)
+{
+    const char *modname = PyModule_GetName(module);
+    if (modname == NULL) {
+        return NULL;
+    }
+    char qualified[256];
+    snprintf(qualified, sizeof qualified, "%s.%s", modname, name);
+    return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
+}
+
+static int add_externs(PyObject *module, mb_state *st)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)st->extern_type, Py_tp_alloc);
+    for (int i = 0; i < st->spec->nfunctions; i++) {
+        mb_extern *ex = (mb_extern *)alloc((PyTypeObject *)st->extern_type, 0);
+        if (ex == NULL) {
+            return -1;
+        }
+        ex->module = Py_NewRef(module);
+        ex->index = i;
+        int rc = PyModule_AddObjectRef(module, st->spec->functions[i].mochi_name, (PyObject *)ex);
+        Py_DECREF(ex);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Make the locked packages importable: `mochi-py lock` installs them into python_wrap/site-packages,
+ * one directory above each wrapper. Appended, so an environment that already provides a package
+ * keeps precedence; a module without __file__ (linked into a host) has nothing to add. */
+static int add_site_path(PyObject *module)
+{
+    PyObject *file = PyModule_GetFilenameObject(module);
+    if (file == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int rc = -1;
+    PyObject *dir = NULL, *joined = NULL, *site = NULL, *isdir = NULL;
+    PyObject *os_path = PyImport_ImportModule("os.path");
+    if (os_path == NULL || (dir = PyObject_CallMethod(os_path, "dirname", "O", file)) == NULL ||
+        (joined = PyObject_CallMethod(os_path, "join", "Oss", dir, "..", "site-packages")) == NULL ||
+        (site = PyObject_CallMethod(os_path, "normpath", "O", joined)) == NULL ||
+        (isdir = PyObject_CallMethod(os_path, "isdir", "O", site)) == NULL) {
+        goto done;
+    }
+    if (isdir == Py_True) {
+        PyObject *path = PySys_GetObject("path"); /* borrowed */
+        if (path != NULL && PyList_Check(path)) {
+            int has = PySequence_Contains(path, site);
+            if (has < 0 || (!has && PyList_Append(path, site) < 0)) {
+                goto done;
+            }
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(isdir);
+    Py_XDECREF(site);
+    Py_XDECREF(joined);
+    Py_XDECREF(dir);
+    Py_XDECREF(os_path);
+    Py_DECREF(file);
+    return rc;
+}
+
+int mb_module_exec(PyObject *module, const mb_module_spec *spec)
+{
+    mb_state *st = state_of(module);
+    if (st == NULL) {
+        return -1;
+    }
+    st->spec = spec;
+    st->mismatch_type = new_exception(module, "PythonTypeMismatch", PyExc_TypeError,
+                                      "A Python function returned a value of another type than it declares.");
+    if (st->mismatch_type == NULL || PyModule_AddObjectRef(module, "PythonTypeMismatch", st->mismatch_type) < 0) {
+        return -1;
+    }
+    st->error_type = new_exception(module, "MochiBridgeError", PyExc_Exception, "Base of the bridge's errors.");
+    if (st->error_type == NULL || PyModule_AddObjectRef(module, "MochiBridgeError", st->error_type) < 0) {
+        return -1;
+    }
+    st->extern_type = PyType_FromModuleAndSpec(module, &extern_spec, NULL);
+    if (st->extern_type == NULL) {
+        return -1;
+    }
+    st->targets = PyList_New(spec->nfunctions);
+    if (st->targets == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < spec->nfunctions; i++) {
+        if (PyList_SetItem(st->targets, i, Py_NewRef(Py_None)) < 0) {
+            return -1;
+        }
+    }
+    if (PyModule_AddStringConstant(module, "__mochi_dist__", spec->dist) < 0 ||
+        PyModule_AddStringConstant(module, "__mochi_version__", spec->version) < 0) {
+        return -1;
+    }
+    if (add_site_path(module) < 0) {
+        return -1;
+    }
+    return add_externs(module, st);
+}
+
+int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    mb_state *st = state_of(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_VISIT(st->extern_type);
+    Py_VISIT(st->mismatch_type);
+    Py_VISIT(st->error_type);
+    Py_VISIT(st->targets);
+    return 0;
+}
+
+int mb_module_clear(PyObject *module)
+{
+    mb_state *st = state_of(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_CLEAR(st->extern_type);
+    Py_CLEAR(st->mismatch_type);
+    Py_CLEAR(st->error_type);
+    Py_CLEAR(st->targets);
+    return 0;
+}
+
+void mb_module_free(void *module)
+{
+    (void)mb_module_clear((PyObject *)module);
+}
