@@ -91,10 +91,9 @@ def atomic_write(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -123,9 +122,8 @@ def store_stream(root: Path, filename: str, stream: BinaryIO, expected_sha256: s
                 "the index or a proxy served different bytes; nothing was cached. Retry, or check the index")
         dest = wheel_path(root, digests.blake3, filename)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+        Path(tmp).replace(dest)
         return dest, digests
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise

@@ -94,7 +94,7 @@ class Blake3Checker(FileChangedChecker):  # type: ignore[misc]
         return bool(digest != _b3(file_path))
 
     def get_state(self, dep: str, current_state: Any) -> Any:
-        st = os.stat(dep)
+        st = Path(dep).stat()
         if current_state and len(current_state) == 3 and current_state[0] == st.st_mtime_ns:
             return None
         return (st.st_mtime_ns, st.st_size, _b3(dep))
@@ -139,7 +139,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Fetch each pinned wheel into the content-addressed cache, hash-verified."""
         for pin in pins():
             out = deps_dir(pin["name"]) / "fetch.json"
-            yield {"basename": "fetch", "name": pin["name"], "actions": [(act_fetch, [args, pin["name"], pin["version"]])],
+            yield {"basename": "fetch", "name": pin["name"],
+                   "actions": [(act_fetch, [args, pin["name"], pin["version"]])],
                    "targets": [str(out)],
                    "uptodate": [config_changed({**tool, "pin": pin, "index": ctx.index,
                                                 "python": list(ctx.python_version[:2])}),
@@ -162,7 +163,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         for pin in direct():
             d = deps_dir(pin["name"])
             yield {"basename": "surface", "name": pin["name"], "actions": [(act_surface, [args, pin["name"]])],
-                   "file_dep": [str(d / "stubs.json")], "targets": [str(d / "surface.json")],
+                   "file_dep": [str(d / "stubs.json"), str(d / "fetch.json")], "targets": [str(d / "surface.json")],
                    "task_dep": [f"stubs:{pin['name']}"],
                    "uptodate": [config_changed(tool)]}
 
@@ -207,17 +208,18 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 deps += [str(d / "stubs.json"), str(d / "surface.json"), str(d / "codegen.json"),
                          str(root / "python_wrap" / pin["name"] / f"{module_name(pin['name'])}.abi3.so")]
         # task_dep makes doit create the delayed chains; file_dep decides whether lock itself re-runs.
-        return {"basename": "lock", "actions": [(act_lock, [args])], "file_dep": deps, "task_dep": ["fetch", "compile", "site"],
+        return {"basename": "lock", "actions": [(act_lock, [args])], "file_dep": deps,
+                "task_dep": ["fetch", "compile", "site"],
                 "targets": [str(root / "mochi.lock"), str(root / "pylock.toml")],
                 "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python})],
                 "verbosity": 2}
 
-    @create_after(executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "compile", "site", "lock"])
+    @create_after(  # type: ignore[untyped-decorator]  # doit ships no type hints
+        executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "compile", "site", "lock"])
     def task_chains() -> Iterator[dict[str, Any]]:
         """Per-dependency chains, the compile and the lock: created once resolve has pinned the set."""
         for family in (fetch_tasks, stubs_tasks, surface_tasks, codegen_tasks):
-            for task in family():
-                yield task
+            yield from family()
         yield compile_task()
         yield site_task()
         yield lock_task()

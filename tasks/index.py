@@ -55,7 +55,7 @@ def default_index_url(environ: dict[str, str] | None = None) -> str:
         for key in ("global.index-url", ":env:.index-url", "install.index-url"):
             try:
                 return str(conf.get_value(key)).rstrip("/") + "/"
-            except Exception:  # noqa: BLE001 - pip raises its own ConfigurationError for a missing key
+            except Exception:
                 continue
     except ImportError:
         pass

@@ -109,7 +109,8 @@ def translate_constraint(text: str) -> str:
         return f">={ver},<{'.'.join(map(str, upper))}"
     if _VERSION_RE.match(text):
         text = f"=={text}"
-    return str(SpecifierSet(text))  # raises InvalidSpecifier (a ValueError)
+    SpecifierSet(text)  # validates; raises InvalidSpecifier (a ValueError)
+    return ",".join(part.strip() for part in text.split(","))  # the user's order, not packaging's sorted one
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -52,7 +52,8 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, index_url: str, cache_
             run(cmd, hint="uv could not resolve the requirements of mochi.toml; see its message above")
         except SubprocessFailed as exc:
             raise ResolveError(f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}"
-                               f":\n{exc.output.strip()}", "relax the constraints in mochi.toml") from None
+                               f":\n{exc.output.strip()}",
+                               "check the constraints in mochi.toml and that the index serves them") from None
         try:
             lock = Pylock.from_dict(tomllib.loads(out.read_text(encoding="utf-8")))
         except (PylockValidationError, tomllib.TOMLDecodeError) as exc:

@@ -14,6 +14,7 @@ import ast
 import keyword
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "MOCHI_BUILTINS",
@@ -27,13 +28,18 @@ __all__ = [
     "mochi_safe",
 ]
 
-MOCHI_KEYWORDS = frozenset(
-    "test expect agent intent on stream emit type fun extern import return break continue let var if else "
-    "then for while in generate match fetch load save package export fact rule all none when try catch not "
-    "set omap async await spawn close true false".split())
-MOCHI_BUILTINS = frozenset(
-    "print len count sum avg min max str keys values append has add input json now exists substring "
-    "upper lower reduce contains".split())
+# Mochi hard keywords (both parsers) and Bool tokens: never usable as names.
+MOCHI_KEYWORDS = frozenset({
+    "test", "expect", "agent", "intent", "on", "stream", "emit", "type", "fun", "extern", "import", "return",
+    "break", "continue", "let", "var", "if", "else", "then", "for", "while", "in", "generate", "match", "fetch",
+    "load", "save", "package", "export", "fact", "rule", "all", "none", "when", "try", "catch", "not", "set",
+    "omap", "async", "await", "spawn", "close", "true", "false",
+})
+# Mochi built-ins win over externs of the same name (T037/T039), so externs avoid them.
+MOCHI_BUILTINS = frozenset({
+    "print", "len", "count", "sum", "avg", "min", "max", "str", "keys", "values", "append", "has", "add",
+    "input", "json", "now", "exists", "substring", "upper", "lower", "reduce", "contains",
+})
 
 _SCALARS = {"builtins.int": "i", "builtins.float": "f", "builtins.bool": "b", "builtins.str": "s"}
 _LISTS = {"builtins.list", "typing.List"}
@@ -96,10 +102,9 @@ class Surface:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Surface:
-        funcs = tuple(Function(**{**f, "params": tuple(Param(**p) for p in f["params"])})  # type: ignore[arg-type]
-                      for f in data["functions"])  # type: ignore[attr-defined]
-        skipped = tuple(Skip(**s) for s in data["skipped"])  # type: ignore[attr-defined]
+    def from_dict(cls, data: dict[str, Any]) -> Surface:
+        funcs = tuple(Function(**{**f, "params": tuple(Param(**p) for p in f["params"])}) for f in data["functions"])
+        skipped = tuple(Skip(**s) for s in data["skipped"])
         return cls(dist=str(data["dist"]), version=str(data["version"]), provenance=str(data["provenance"]),
                    functions=funcs, skipped=skipped)
 
@@ -123,6 +128,7 @@ class _Module:
     defs: dict[str, ast.stmt]
     exports: list[str] | None
     is_stub: bool
+    overloaded: set[str]
 
 
 def _module_file(root: Path, qualname: str) -> Path | None:
@@ -137,8 +143,7 @@ def _flat_body(body: list[ast.stmt]) -> list[ast.stmt]:
     """Module statements with `if TYPE_CHECKING:` blocks inlined (their names exist for type checkers)."""
     out: list[ast.stmt] = []
     for node in body:
-        test = node.test if isinstance(node, ast.If) else None
-        if test is not None and ast.unparse(test).split(".")[-1] == "TYPE_CHECKING":
+        if isinstance(node, ast.If) and ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING":
             out.extend(_flat_body(node.body))
         else:
             out.append(node)
@@ -162,6 +167,7 @@ def _load(root: Path, qualname: str, cache: dict[str, _Module | None]) -> _Modul
     aliases: dict[str, ast.expr] = {}
     defs: dict[str, ast.stmt] = {}
     exports: list[str] | None = None
+    overloaded: set[str] = set()
     for node in _flat_body(tree.body):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -177,6 +183,9 @@ def _load(root: Path, qualname: str, cache: dict[str, _Module | None]) -> _Modul
                     imports[a.asname or a.name] = f"{base}.{a.name}"
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             defs[node.name] = node
+            if not isinstance(node, ast.ClassDef) and any(
+                    ast.unparse(d).rsplit(".", 1)[-1] == "overload" for d in node.decorator_list):
+                overloaded.add(node.name)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             target = node.targets[0].id
             if target == "__all__" and isinstance(node.value, ast.List | ast.Tuple):
@@ -189,9 +198,10 @@ def _load(root: Path, qualname: str, cache: dict[str, _Module | None]) -> _Modul
                 aliases[node.target.id] = node.value
             else:
                 defs[node.target.id] = node
-        elif isinstance(node, _TYPE_ALIAS) and isinstance(node.name, ast.Name):
-            aliases[node.name.id] = node.value
-    mod = _Module(qualname, tree, imports, aliases, defs, exports, path.suffix == ".pyi")
+        elif _TYPE_ALIAS and isinstance(node, _TYPE_ALIAS):
+            alias_node: Any = node  # ast.TypeAlias exists only on 3.12+
+            aliases[alias_node.name.id] = alias_node.value
+    mod = _Module(qualname, tree, imports, aliases, defs, exports, path.suffix == ".pyi", overloaded)
     cache[qualname] = mod
     return mod
 
@@ -218,10 +228,11 @@ class _Mapper:
         if depth > 20:
             raise Refusal("UnsupportedTypingConstruct", "type nests too deeply")
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
             try:
-                node = ast.parse(node.value, mode="eval").body
+                node = ast.parse(text, mode="eval").body
             except SyntaxError:
-                raise Refusal("ForwardRef", f"unparsable string annotation {node.value!r}") from None
+                raise Refusal("ForwardRef", f"unparsable string annotation {text!r}") from None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             return self._union(_flatten_or(node), depth)
         if isinstance(node, ast.Name) and node.id in self.mod.aliases and node.id not in self.mod.imports:
@@ -301,10 +312,6 @@ def _map_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: _Mapper, p
                   alias: str) -> Function:
     if isinstance(fn, ast.AsyncFunctionDef):
         raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
-    for dec in fn.decorator_list:
-        if mapper.qualify(dec if not isinstance(dec, ast.Call) else dec.func) in (
-                "typing.overload", "typing_extensions.overload"):
-            raise Refusal("OverloadAmbiguity", "overloaded functions are resolved in a later version")
     if fn.returns is None:
         raise Refusal("UnsupportedTypingConstruct", "no return annotation")
     ret = mapper.map(fn.returns)
@@ -392,6 +399,10 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
                                     detail="module constants become getters in a later version"))
                 continue
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if node.name in defmod.overloaded:
+                skipped.append(Skip(item=item, reason="OverloadAmbiguity",
+                                    detail="overloaded functions are resolved in a later version"))
                 continue
             try:
                 fn = _map_function(node, _Mapper(defmod), top, alias)

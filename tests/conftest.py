@@ -1,0 +1,92 @@
+"""Shared fixtures: a real local index serving wheels built from tests/packages, and project factories."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import FixtureIndex, build_wheel, package_files
+
+WHEELS = {
+    ("typedfix", "1.0"): ("typedfix", ("helperfix>=1",)),
+    ("helperfix", "1.0"): ("helperfix", ()),
+    ("liarfix", "1.0"): ("liarfix", ()),
+    ("liarfix", "1.1"): ("liarfix", ()),
+}
+
+
+@pytest.fixture(scope="session")
+def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheels")
+    for (name, version), (pkg, requires) in WHEELS.items():
+        build_wheel(out, name, version, package_files(pkg), requires)
+    return out
+
+
+@pytest.fixture(scope="session")
+def index(wheel_dir: Path) -> Iterator[FixtureIndex]:
+    idx = FixtureIndex()
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        idx.add(wheel)
+    idx.start()
+    yield idx
+    idx.stop()
+
+
+MANIFEST = """\
+[python-dependencies]
+typedfix = "^1.0"
+liarfix = "==1.0"
+
+[python]
+requires-python = ">=3.11"
+indexes = [{{ url = "{url}", priority = "primary" }}]
+"""
+
+PROGRAM = """\
+import python "typedfix@^1" as typedfix
+import python "liarfix" as liarfix
+
+print(typedfix.add(1, 2))
+"""
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, index: FixtureIndex) -> Callable[..., Path]:
+    def make(manifest: str | None = None, program: str = PROGRAM, name: str = "proj") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "mochi.toml").write_text(manifest if manifest is not None else MANIFEST.format(url=index.url))
+        (root / "app.mochi").write_text(program)
+        return root
+    return make
+
+
+@pytest.fixture
+def cache_env(tmp_path: Path) -> dict[str, str]:
+    return {"MOCHI_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory, index: FixtureIndex) -> dict[str, object]:
+    """One project locked once per test module; tests read it and must not change it."""
+    from helpers import run_cli
+    base = tmp_path_factory.mktemp("locked")
+    root = base / "proj"
+    root.mkdir()
+    (root / "mochi.toml").write_text(MANIFEST.format(url=index.url))
+    (root / "app.mochi").write_text(PROGRAM)
+    env = {"MOCHI_CACHE_DIR": str(base / "cache")}
+    first = run_cli("lock", str(root), env=env)
+    return {"root": root, "env": env, "first": first, "cache": base / "cache"}
+
+
+@pytest.fixture
+def copy_project(tmp_path: Path) -> Callable[[Path], Path]:
+    def copy(src: Path) -> Path:
+        dest = tmp_path / src.name
+        shutil.copytree(src, dest, symlinks=True)
+        return dest
+    return copy
