@@ -69,7 +69,7 @@ def detect_context(root: Path) -> Context:
     root = root.resolve()
     manifest = load_manifest(root / "mochi.toml")
     py = manifest.python
-    target = detect_interpreter(py.requires_python, py.interpreter)
+    target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json")
     primary = [i for i in py.indexes if i.priority == "primary"]
     index = primary[0].url if primary else default_index_url()
     floor = abi_floor(py.requires_python, target)

@@ -7,14 +7,18 @@ chosen with `packaging.tags` in the target's preference order, never by string m
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import BinaryIO, cast
 
 from packaging import tags
@@ -48,23 +52,42 @@ def default_index_url(environ: dict[str, str] | None = None) -> str:
     for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
         if env.get(var):
             return env[var].rstrip("/") + "/"
-    try:
-        from pip._internal.configuration import Configuration
-        conf = Configuration(isolated=False)
-        conf.load()
-        for key in ("global.index-url", ":env:.index-url", "install.index-url"):
-            try:
-                return str(conf.get_value(key)).rstrip("/") + "/"
-            except Exception:
-                continue
-    except ImportError:
-        pass
+    configured = _pip_config_index(env)
+    if configured:
+        return configured.rstrip("/") + "/"
     try:
         from pip._internal.models.index import PyPI
         return str(PyPI.simple_url).rstrip("/") + "/"
     except ImportError:
         raise FetchError("no package index is configured and pip is not importable",
                          "set [python].indexes in mochi.toml or UV_DEFAULT_INDEX") from None
+
+
+def _pip_config_index(env: Mapping[str, str]) -> str | None:
+    """`index-url` from pip's configuration files, read the way pip orders them (later files win).
+
+    Reading the files directly avoids importing pip's internals (85 ms) on every run.
+    """
+    if env.get("PIP_CONFIG_FILE") == os.devnull:
+        return None
+    home = Path(env.get("HOME", str(Path.home())))
+    xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
+    files = [*(Path(d) / "pip" / "pip.conf" for d in reversed(xdg_dirs)), Path("/etc/pip.conf"),
+             home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf",
+             Path(sys.prefix) / "pip.conf"]
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    found = None
+    for path in files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        for section in ("global", "install"):
+            if parser.has_option(section, "index-url"):
+                found = parser.get(section, "index-url").strip()
+    return found or None
 
 
 def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:

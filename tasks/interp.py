@@ -11,7 +11,9 @@ import json
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging import tags
 from packaging.specifiers import SpecifierSet
@@ -52,14 +54,63 @@ def probe_interpreter(command: str) -> TargetPython | None:
                         implementation=data["impl"], gil_disabled=data["gil_disabled"])
 
 
-def detect_interpreter(requires_python: str, configured: str | None) -> TargetPython:
+def _candidates(configured: str | None) -> list[tuple[str, str]]:
+    """(name, path) of each interpreter to consider, in preference order."""
+    if configured:
+        return [(configured, shutil.which(configured) or configured)]
+    names = [f"python3.{minor}" for minor in range(20, 7, -1)] + ["python3", "python"]
+    return [(n, found) for n in names if (found := shutil.which(n)) is not None]
+
+
+def _fingerprint(requires_python: str, configured: str | None, cands: list[tuple[str, str]]) -> str:
+    """What the detection result depends on: the candidates' files and the variables that steer shims."""
+    parts: list[object] = [requires_python, configured, os.environ.get("PYENV_VERSION")]
+    for extra in (Path.home() / ".pyenv" / "version", Path(".python-version")):
+        parts.append(extra.stat().st_mtime_ns if extra.is_file() else None)
+    for name, path in cands:
+        try:
+            st = Path(path).resolve().stat()
+            parts.append([name, path, st.st_mtime_ns, st.st_size])
+        except OSError:
+            parts.append([name, path])
+    return json.dumps(parts)
+
+
+def detect_interpreter(requires_python: str, configured: str | None, memo: Path | None = None) -> TargetPython:
     """The target interpreter for a project.
+
+    Probing runs each candidate once (in parallel); with *memo*, the answer is remembered until a
+    candidate, the pyenv selection or the request changes, so a no-op lock starts no interpreter.
 
     :raises InterpreterNotFound: when none runs and satisfies *requires_python*.
     """
     spec = SpecifierSet(requires_python)
+    cands = _candidates(configured)
+    key = _fingerprint(requires_python, configured, cands)
+    if memo is not None and memo.is_file():
+        try:
+            data = json.loads(memo.read_text(encoding="utf-8"))
+            if data["key"] == key and Path(data["target"]["executable"]).is_file():
+                t = data["target"]
+                return TargetPython(executable=t["executable"], version=tuple(t["version"]),
+                                    implementation=t["implementation"], gil_disabled=t["gil_disabled"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    found = _choose(spec, requires_python, configured, cands)
+    if memo is not None:
+        from .cache import atomic_write
+        atomic_write(memo, json.dumps({"key": key, "target": {
+            "executable": found.executable, "version": list(found.version),
+            "implementation": found.implementation, "gil_disabled": found.gil_disabled}}).encode())
+    return found
+
+
+def _choose(spec: SpecifierSet, requires_python: str, configured: str | None,
+            cands: list[tuple[str, str]]) -> TargetPython:
+    with ThreadPoolExecutor(max_workers=max(1, len(cands))) as pool:
+        probes = list(pool.map(probe_interpreter, [path for _, path in cands]))
     if configured:
-        found = probe_interpreter(configured)
+        found = probes[0] if probes else None
         if found is None:
             raise InterpreterNotFound(f"[python].interpreter {configured!r} does not run",
                                       "point it at a CPython executable, or remove it to search PATH")
@@ -68,17 +119,12 @@ def detect_interpreter(requires_python: str, configured: str | None) -> TargetPy
                                       f"which does not satisfy requires-python {requires_python!r}")
         return found
     tried = []
-    candidates = [f"python3.{minor}" for minor in range(20, 7, -1)] + ["python3", "python"]
-    path = os.environ.get("PATH", "")
-    for name in candidates:
-        if shutil.which(name, path=path) is None:
+    for (name, _), probe in zip(cands, probes, strict=True):
+        if probe is None:
             continue
-        found = probe_interpreter(name)
-        if found is None:
-            continue
-        tried.append(f"{name} ({found.version_str})")
-        if found.implementation == "cpython" and spec.contains(found.version_str):
-            return found
+        tried.append(f"{name} ({probe.version_str})")
+        if probe.implementation == "cpython" and spec.contains(probe.version_str):
+            return probe
     raise InterpreterNotFound(
         f"no CPython on PATH satisfies requires-python {requires_python!r}"
         + (f"; found {', '.join(tried)}" if tried else ""),

@@ -165,11 +165,11 @@ def _parse_dep(raw_name: str, value: object, loc: _Locator) -> Dependency:
     elif isinstance(value, Mapping):
         for key in value:
             if key in _DEP_KEYS_LATER:
-                raise ManifestError(loc.inner("python-dependencies", raw_name, key),
+                raise ManifestError(loc.inner("python-dependencies", raw_name, key, at_key=True),
                                     f"dependency key {key!r} is not supported by this version yet",
                                     "use a version constraint from the default index")
             if key not in _DEP_KEYS:
-                raise ManifestError(loc.inner("python-dependencies", raw_name, key),
+                raise ManifestError(loc.inner("python-dependencies", raw_name, key, at_key=True),
                                     f"unknown dependency key {key!r}", _suggest(key, _DEP_KEYS + _DEP_KEYS_LATER))
         constraint = value.get("version", "")
         cwhere = loc.inner("python-dependencies", raw_name, "version")
@@ -231,10 +231,12 @@ def _parse_indexes(table: Mapping[str, object], loc: _Locator) -> tuple[Index, .
             raise ManifestError(where, f"indexes[{i}] needs a 'url' string")
         url = str(item["url"])
         if not re.match(r"^(https?|file)://", url):
-            raise ManifestError(where, f"indexes[{i}].url {url!r} is not an http(s) or file URL")
+            raise ManifestError(where, f"indexes[{i}].url {url!r} is not an http(s) or file URL",
+                                "write the simple-index URL, such as https://host/simple/")
         prio = item.get("priority", "primary")
         if prio not in _PRIORITIES:
-            raise ManifestError(where, f"indexes[{i}].priority {prio!r} is not one of {', '.join(_PRIORITIES)}")
+            raise ManifestError(where, f"indexes[{i}].priority {prio!r} is not one of {', '.join(_PRIORITIES)}",
+                                'write priority = "primary" (the default), "supplemental" or "explicit"')
         extra = set(item) - {"url", "priority"}
         if extra:
             raise ManifestError(where, f"indexes[{i}] has unknown key(s) {', '.join(sorted(extra))}")
@@ -262,12 +264,13 @@ class _Locator:
         line, col, value_col = self._find(table, key)
         return Location(self.path, line, value_col or col)
 
-    def inner(self, table: str, key: str, inner: str) -> Location:
+    def inner(self, table: str, key: str, inner: str, *, at_key: bool = False) -> Location:
+        """An inline-table member: its value, or with *at_key* its key."""
         line, col, _ = self._find(table, key)
         if line <= len(self.lines):
-            m = re.search(rf"[{{,\s]\"?{re.escape(inner)}\"?\s*=\s*", self.lines[line - 1][col:])
+            m = re.search(rf"([{{,\s])(\"?{re.escape(inner)}\"?\s*=\s*)", self.lines[line - 1][col:])
             if m:
-                return Location(self.path, line, col + m.end() + 1)
+                return Location(self.path, line, col + (m.start(2) if at_key else m.end()) + 1)
         sub_line, sub_col, sub_val = self._find(f"{table}.{key}", inner)
         if sub_line:
             return Location(self.path, sub_line, sub_val or sub_col)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -211,3 +212,17 @@ def test_import_without_manifest_entry_names_the_command_that_adds_it(make_proje
     out = proc.stdout + proc.stderr
     assert f"{root / 'app.mochi'}:1:16: 'requests' is imported but not declared in mochi.toml" in out
     assert "mochi-py add requests" in out
+
+
+def test_doit_lock_from_the_repository_dodo_shares_the_graph(locked: dict[str, Any], copy_project: Any) -> None:
+    root = copy_project(locked["root"])
+    repo = Path(__file__).resolve().parent.parent
+    env = {**locked["env"], "MOCHI_PROJECT": str(root)}
+    first = subprocess.run([sys.executable, "-m", "doit", "-f", str(repo / "dodo.py"), "lock"], capture_output=True,
+                           text=True, env={**os.environ, **env}, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = subprocess.run([sys.executable, "-m", "doit", "-f", str(repo / "dodo.py"), "lock", f"project={root}"],
+                           capture_output=True, text=True, env={**os.environ, **locked["env"]}, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert executed_tasks(again.stdout) == set()
+    assert "lock" in skipped_tasks(again.stdout)
