@@ -19,7 +19,7 @@ from .codegen import module_name, py_ident, render_all
 from .errors import BridgeError
 from .fetch import fetch_wheel
 from .interp import TargetPython, target_tags
-from .lockfile import LockEntry, render_mochi_lock, render_pylock
+from .lockfile import LockEntry, active_requirements, render_mochi_lock, render_pylock
 from .manifest import load_manifest
 from .resolve import resolve_with_uv
 from .site import SITE_DIR, install_site
@@ -175,7 +175,9 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
             wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
             stub_sha256=stubs.get("sha256", ""), wrapper_sha256=codegen.get("wrapper-sha256", ""),
-            extras=tuple(pin["extras"]), dependencies=tuple(fetched["requires_dist"]), markers="",
+            extras=tuple(pin["extras"]), markers="",
+            dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
+                                                   tuple(ctx["python_version"]))),
             translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
         if pin["direct"]:
             summary.append(f"{pin['name']} {pin['version']}: {len(surface['functions'])} translated, "

@@ -50,11 +50,12 @@ def _lock(project: Path, jobs: int, quiet: bool) -> int:
 
     ctx = detect_context(project)
     loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": doit_config(Path(ctx.root))})
-    argv = ["lock"]
+    argv = ["run"]  # doit reads options only before the task names
     if jobs > 1:
         argv += ["-n", str(jobs), "-P", "process"]
     if quiet:
         argv += ["--reporter", "error-only"]
+    argv.append("lock")
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2

@@ -95,3 +95,11 @@ def test_subset_checker_accepts_the_allowed_type_forms() -> None:
     for t in ("int", "float?", "list<map<string, list<int>>>", "set<string>", "fun(int, string): bool", "value",
               "map<int, float?>"):
         assert check_type(t) is None, t
+
+
+def test_lock_dependencies_keep_only_what_applies_to_the_target() -> None:
+    from tasks.lockfile import active_requirements
+    reqs = ["a>=1", 'b; extra == "tests"', 'c; python_version < "3.10"', 'd; python_version >= "3.11"']
+    assert active_requirements(reqs, [], (3, 11, 7)) == ["a>=1", 'd; python_version >= "3.11"']
+    assert active_requirements(reqs, ["tests"], (3, 9, 1)) == ["a>=1", 'b; extra == "tests"',
+                                                               'c; python_version < "3.10"']

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -226,3 +227,17 @@ def test_doit_lock_from_the_repository_dodo_shares_the_graph(locked: dict[str, A
     assert again.returncode == 0, again.stdout + again.stderr
     assert executed_tasks(again.stdout) == set()
     assert "lock" in skipped_tasks(again.stdout)
+
+
+def test_parallel_lock_writes_the_same_bytes(locked: dict[str, Any], copy_project: Any) -> None:
+    root = copy_project(locked["root"])
+    for generated in (".mochi", "python_wrap", "mochi.lock", "pylock.toml"):
+        path = root / generated
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    proc = run_cli("lock", str(root), "-n", "2", env=locked["env"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (root / "mochi.lock").read_bytes() == (locked["root"] / "mochi.lock").read_bytes()
+    assert (root / "pylock.toml").read_bytes() == (locked["root"] / "pylock.toml").read_bytes()
