@@ -48,8 +48,9 @@ class LockEntry:
 
 def active_requirements(requires: list[str], extras: list[str], python_version: tuple[int, int, int]) -> list[str]:
     """The requirements that apply to the target with *extras* enabled (PEP 508 markers evaluated)."""
-    env: dict[str, str] = {**default_environment(), "python_version": f"{python_version[0]}.{python_version[1]}",
-                           "python_full_version": ".".join(map(str, python_version))}
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(python_version=f"{python_version[0]}.{python_version[1]}",
+               python_full_version=".".join(map(str, python_version)))
     out = []
     for text in requires:
         req = Requirement(text)
