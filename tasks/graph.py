@@ -41,7 +41,7 @@ from .cache import cache_root
 from .codegen import module_name, py_ident
 from .index import default_index_url
 from .interp import abi_floor, detect_interpreter
-from .manifest import load_manifest
+from .manifest import load_manifest, unsupported_settings
 from .sources import find_mochi_files
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks"]
@@ -68,6 +68,7 @@ def detect_context(root: Path) -> Context:
     """Read the manifest and the environment once: the facts every task is parameterised by."""
     root = root.resolve()
     manifest = load_manifest(root / "mochi.toml")
+    unsupported_settings(manifest)
     py = manifest.python
     target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json")
     primary = [i for i in py.indexes if i.priority == "primary"]

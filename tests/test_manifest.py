@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 
 from tasks.errors import ManifestError
-from tasks.manifest import parse_manifest, translate_constraint
+from tasks.manifest import parse_manifest, translate_constraint, unsupported_settings
 
 P = Path("mochi.toml")
 
@@ -71,7 +71,26 @@ def test_defaults() -> None:
     ('[python]\nindexes = [{ url = "http://x", priority = "first" }]\n', "2:11", "priority 'first' is not one of"),
     ('[pythn]\n', "1:1", "unknown top-level table 'pythn'"),
     ('[python-dependencies]\nattrs = "1"\nAttrs = "2"\n', "3:1", "names the same distribution as 'attrs'"),
-    ('[python]\nasync-mode = "persistent"\n', "2:1", "is not supported by this version yet"),
+    ('[python-dependencies]\na = { version = "1", markers = "os_name ==" }\n', "2:32", "invalid PEP 508 marker"),
+    ('[python-dependencies]\na = { index = "http://i/simple", git = "https://g/r" }\n', "2:40",
+     "names both 'index' and 'git'"),
+    ('[python-dependencies]\na = { git = "https://g/r", tag = "v1", rev = "abc" }\n', "2:34",
+     "names both 'rev' and 'tag'"),
+    ('[python-dependencies]\na = { version = "1", tag = "v1" }\n', "2:28", "'tag' needs a 'git' source"),
+    ('[python-dependencies]\na = { git = "https://g/r", version = "1" }\n', "2:38", "no effect on a git source"),
+    ('[python-dependencies]\na = { git = "nope" }\n', "2:13", "is not a URL git can clone"),
+    ('[python-dependencies]\na = { path = "missing-dir" }\n', "2:14", "path 'missing-dir' does not exist"),
+    ('[python-dependencies]\na = { index = "ftp://x" }\n', "2:15", "is not an http(s) or file URL"),
+    ('[python-dependencies]\na = { version = "1", editable = true }\n', "2:33", "editable installs"),
+    ('[python]\nasync-mode = "later"\n', "2:14", "async mode 'later' is not one of per-call, persistent"),
+    ('[python]\nasync-mode = "per-call"\nruntime = { event-loop = "persistent" }\n', "3:11", "contradicts"),
+    ('[python]\nstubgen = { fallback = "maybe" }\n', "2:24", "stubgen.fallback 'maybe'"),
+    ('[python]\nstubgen = { agressive = true }\n', "2:13", "unknown stubgen key 'agressive'"),
+    ('[python]\nfree-threaded = "yes"\n', "2:17", "'free-threaded' must be true or false"),
+    ('[python]\nrequire-attestations = 3\n', "2:24", "'require-attestations' must be"),
+    ('[python]\nmonomorphise = [{ item = "numpy.array" }]\n', "2:16", "needs exactly 'item' and 'T'"),
+    ('[python]\nany = "always"\n', "2:7", "'any' must be"),
+    ('[python]\nindexes = [{ url = "http://x", priority = "supplemental" }]\n', "2:11", "lists no primary index"),
 ])
 def test_errors_name_file_line_and_column(text: str, where: str, message: str) -> None:
     with pytest.raises(ManifestError) as info:
@@ -79,6 +98,60 @@ def test_errors_name_file_line_and_column(text: str, where: str, message: str) -
     assert str(info.value).startswith(f"mochi.toml:{where}: "), str(info.value)
     assert message in str(info.value)
     assert "\n  hint: " in str(info.value) or "must" in str(info.value)
+
+
+def test_sources_markers_and_every_python_key(tmp_path: Path) -> None:
+    (tmp_path / "local").mkdir()
+    m = parse_manifest(
+        '[python-dependencies]\n'
+        'a = { version = ">=1", markers = "sys_platform == \'linux\'" }\n'
+        'b = { index = "http://127.0.0.1:9/extra" }\n'
+        'c = { path = "local" }\n'
+        'd = { git = "https://example.invalid/d.git", tag = "v2" }\n'
+        'e = { git = "file:///srv/e", rev = "0123abc" }\n'
+        'f = { git = "ssh://git@host/f", branch = "main" }\n'
+        '[python]\n'
+        'runtime = { event-loop = "persistent" }\n'
+        'stubgen = { fallback = false, aggressive = true, inspect-mode = false }\n'
+        'free-threaded = true\n'
+        'require-attestations = ["A_B", "c"]\n'
+        'monomorphise = [{ item = "numpy.array", T = "float64" }]\n'
+        'any = "handle"\n'
+        'indexes = [{ url = "http://p/simple", priority = "primary" }, { url = "http://s/simple", priority = '
+        '"supplemental" }, { url = "http://e/simple", priority = "explicit" }]\n',
+        tmp_path / "mochi.toml")
+    a, b, c, d, e, f = m.dependencies
+    assert a.requirement == "a>=1; sys_platform == 'linux'" and a.source_kind == "index"
+    assert b.index == "http://127.0.0.1:9/extra/"
+    assert (c.source_kind, c.path) == ("path", str((tmp_path / "local").resolve()))
+    assert (d.git, d.git_ref) == ("https://example.invalid/d.git", ("tag", "v2"))
+    assert e.git_ref == ("rev", "0123abc") and f.git_ref == ("branch", "main")
+    assert "tag=v2" in d.fingerprint and "https://example.invalid/d.git" in d.fingerprint
+    py = m.python
+    assert py.async_mode == "persistent"
+    assert (py.stubgen_fallback, py.stubgen_aggressive, py.stubgen_inspect) == ("deny", True, False)
+    assert py.free_threaded is True
+    assert py.require_attestations == ("a-b", "c")
+    assert py.monomorphise == (("numpy.array", "float64"),)
+    assert py.any_mode == "handle"
+    assert [(i.priority, i.name) for i in py.indexes] == [("primary", "index-0"), ("supplemental", "index-1"),
+                                                          ("explicit", "index-2")]
+    assert parse_manifest('[python]\nrequire-attestations = true\n', P).python.require_attestations == ("*",)
+
+
+@pytest.mark.parametrize(("setting", "what"), [
+    ('async-mode = "persistent"', "the persistent event loop"),
+    ("stubgen = { aggressive = true }", "aggressive stubgen heuristics"),
+    ("free-threaded = true", "free-threaded builds"),
+    ("require-attestations = true", "PEP 740 attestation checks"),
+    ('monomorphise = [{ item = "m.f", T = "int" }]', "monomorphised generics"),
+    ('any = "handle"', "Any handles"),
+])
+def test_settings_not_built_yet_are_refused_at_their_line(setting: str, what: str) -> None:
+    m = parse_manifest(f'[python]\nrequires-python = ">=3.11"\n{setting}\n', P)
+    with pytest.raises(ManifestError, match=f"mochi.toml:3:[0-9]+: {what}") as info:
+        unsupported_settings(m)
+    assert "not supported by this version yet" in str(info.value)
 
 
 def test_unknown_key_suggests_the_closest() -> None:
