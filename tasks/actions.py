@@ -17,11 +17,19 @@ from .build import WrapperJob, build_wrappers
 from .cache import atomic_write
 from .codegen import module_name, py_ident, render_all
 from .errors import BridgeError
-from .fetch import fetch_wheel
+from .fetch import build_from_source, fetch_from_index
 from .interp import TargetPython, target_tags
-from .lockfile import LockEntry, active_requirements, render_mochi_lock, render_pylock
+from .lockfile import (
+    LockEntry,
+    active_requirements,
+    read_lock,
+    relative_location,
+    render_mochi_lock,
+    render_pylock,
+    sticky_pins,
+)
 from .manifest import load_manifest
-from .resolve import resolve_with_uv
+from .resolve import resolve
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
 from .stubs import extract_stubs
@@ -36,6 +44,7 @@ __all__ = [
     "act_site",
     "act_stubs",
     "act_surface",
+    "lock_entries",
     "read_json",
     "wheel_present",
 ]
@@ -54,7 +63,7 @@ def _write_json(path: Path, data: object) -> None:
 
 def _target(ctx: Ctx) -> TargetPython:
     return TargetPython(executable=ctx["interpreter"], version=tuple(ctx["python_version"]),
-                        implementation="cpython", gil_disabled=ctx["gil_disabled"])
+                        implementation="cpython", gil_disabled=ctx["gil_disabled"], env=ctx["marker_env"])
 
 
 def _deps_dir(ctx: Ctx, name: str) -> Path:
@@ -71,15 +80,28 @@ def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
         manifest = load_manifest(root / "mochi.toml")
         imports = scan_project(root)
         check_imports(imports, manifest)
-        pins = resolve_with_uv(manifest, ctx["interpreter"], ctx["index"], Path(ctx["cache"]))
+        locked = read_lock(root / "mochi.lock")
+        requested = {d.name: d.fingerprint for d in manifest.dependencies}
+        pins, resolver = resolve(manifest, ctx["interpreter"], tuple(ctx["python_version"]), ctx["marker_env"],
+                                 ctx["default_index"], Path(ctx["cache"]), root / ".mochi" / "resolve",
+                                 sticky_pins(locked, requested, frozenset(ctx.get("release", ()))))
         check_imports(imports, manifest, {p.name: p.version for p in pins})
     except BridgeError as exc:
         return _failed(exc)
-    extras = {d.name: list(d.extras) for d in manifest.dependencies}
-    data = {"index": ctx["index"], "pins": [
-        {"name": p.name, "version": p.version, "direct": p.direct, "extras": extras.get(p.name, [])} for p in pins]}
-    _write_json(root / ".mochi" / "resolve.json", data)
-    return {"pins": len(pins)}
+    deps = {d.name: d for d in manifest.dependencies}
+    locked_sha = {e.name: e.wheel_sha256 for e in locked if e.source_kind == "index"}
+    locked_version = {e.name: e.version for e in locked}
+    out = []
+    for p in pins:
+        dep = deps.get(p.name)
+        out.append({**p.to_dict(), "extras": list(dep.extras) if dep else [],
+                    "requested": dep.fingerprint if dep else "", "markers": dep.markers if dep else "",
+                    # PEP 592: a yanked file may be used only when the version is pinned exactly
+                    "allow_yanked": bool(dep and dep.specifier.startswith(("==", "===")) and "," not in dep.specifier),
+                    "locked_sha256": locked_sha.get(p.name, "") if locked_version.get(p.name) == p.version else ""})
+    _write_json(root / ".mochi" / "resolve.json", {"resolver": resolver, "pins": out})
+    print(f"resolved {len(pins)} packages with {resolver}")
+    return {"pins": len(pins), "resolver": resolver}
 
 
 def wheel_present(fetch_json: str) -> bool:
@@ -90,14 +112,20 @@ def wheel_present(fetch_json: str) -> bool:
         return False
 
 
-def act_fetch(ctx: Ctx, name: str, version: str) -> dict[str, Any] | TaskFailed:
+def act_fetch(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     target = _target(ctx)
     try:
-        fetched = fetch_wheel(name, version, ctx["index"], target_tags(target), target.version_str,
-                              Path(ctx["cache"]))
+        if pin["source"] == "index":
+            indexes = [pin["location"]] if pin["location"] else list(ctx["indexes"])
+            fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
+                                       Path(ctx["cache"]), allow_yanked=pin["allow_yanked"],
+                                       expected_sha256=pin["locked_sha256"])
+        else:
+            fetched = build_from_source(pin["name"], pin["version"], pin["source"], pin["location"], pin["commit"],
+                                        ctx["interpreter"], ctx["default_index"], Path(ctx["cache"]))
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(_deps_dir(ctx, name) / "fetch.json", fetched.to_dict())
+    _write_json(_deps_dir(ctx, pin["name"]) / "fetch.json", fetched.to_dict())
     return {"filename": fetched.filename, "bytes": fetched.size}
 
 
@@ -158,36 +186,43 @@ def act_site(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
     return {"installed": len(wheels)}
 
 
-def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
+def lock_entries(ctx: Ctx) -> list[LockEntry]:
+    """The lock entries the stage outputs under `.mochi/` describe."""
     root = Path(ctx["root"])
-    resolved = read_json(root / ".mochi" / "resolve.json")
     entries = []
-    summary = []
-    for pin in resolved["pins"]:
+    for pin in read_json(root / ".mochi" / "resolve.json")["pins"]:
         d = _deps_dir(ctx, pin["name"])
         fetched = read_json(d / "fetch.json")
         stubs = read_json(d / "stubs.json") if pin["direct"] else {}
         surface = read_json(d / "surface.json") if pin["direct"] else {}
         codegen = read_json(d / "codegen.json") if pin["direct"] else {}
+        location = relative_location(pin["location"], root) if pin["source"] == "path" else (
+            fetched["index"] or pin["location"])
         entries.append(LockEntry(
-            name=pin["name"], version=pin["version"], direct=pin["direct"], wheel_filename=fetched["filename"],
-            wheel_url=fetched["url"], wheel_size=fetched["size"], index=fetched["index"],
+            name=pin["name"], version=pin["version"], direct=pin["direct"], requested=pin["requested"],
+            source_kind=pin["source"], source_location=location, commit=pin["commit"],
+            wheel_filename=fetched["filename"], wheel_url=fetched["url"], wheel_size=fetched["size"],
             wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
             stub_sha256=stubs.get("sha256", ""), wrapper_sha256=codegen.get("wrapper-sha256", ""),
-            extras=tuple(pin["extras"]), markers="",
+            extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
                                                    tuple(ctx["python_version"]))),
             translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
-        if pin["direct"]:
-            summary.append(f"{pin['name']} {pin['version']}: {len(surface['functions'])} translated, "
-                           f"{len(surface['skipped'])} skipped ({stubs['provenance']})")
+    return entries
+
+
+def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx["root"])
+    entries = lock_entries(ctx)
     try:
         pylock = render_pylock(entries, ctx["requires_python"])
     except BridgeError as exc:
         return _failed(exc)
+    # pylock first: a lock killed between the two writes leaves mochi.lock, the source of truth, as it was.
     atomic_write(root / "pylock.toml", pylock.encode())
     atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx["requires_python"]).encode())
-    for line in summary:
-        print(line)
+    for e in entries:
+        if e.direct:
+            print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
     return {"packages": len(entries)}

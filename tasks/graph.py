@@ -55,7 +55,11 @@ class Context:
     gil_disabled: bool
     abi_floor: tuple[int, int]
     requires_python: str
-    index: str
+    marker_env: dict[str, str]
+    default_index: str
+    """The index used when the manifest names none (the environment's, else pip's default)."""
+    indexes: tuple[str, ...]
+    """Searchable (primary, then supplemental) index URLs, in priority order."""
     cache: str
     build_dir: str
     strict_returns: bool
@@ -71,13 +75,15 @@ def detect_context(root: Path) -> Context:
     unsupported_settings(manifest)
     py = manifest.python
     target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json")
-    primary = [i for i in py.indexes if i.priority == "primary"]
-    index = primary[0].url if primary else default_index_url()
+    searchable = [i.url for i in py.indexes if i.priority == "primary"] + [
+        i.url for i in py.indexes if i.priority == "supplemental"]
+    default_index = searchable[0] if searchable else default_index_url()
     floor = abi_floor(py.requires_python, target)
     build_key = hashlib.sha256(f"{target.executable}\0{floor}".encode()).hexdigest()[:12]
     return Context(root=str(root), interpreter=target.executable, python_version=target.version,
                    gil_disabled=target.gil_disabled, abi_floor=floor, requires_python=py.requires_python,
-                   index=index, cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
+                   marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
+                   cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
                    strict_returns=py.strict_return_types)
 
 
@@ -132,7 +138,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         sources = [str(p) for p in find_mochi_files(root)]
         return {"actions": [(act_resolve, [args])], "file_dep": [str(root / "mochi.toml"), *sources],
                 "targets": [str(state / "resolve.json")],
-                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "index": ctx.index,
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "indexes": list(ctx.indexes),
                                              "sources": sources})],
                 "verbosity": 2}
 
@@ -141,10 +147,11 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         for pin in pins():
             out = deps_dir(pin["name"]) / "fetch.json"
             yield {"basename": "fetch", "name": pin["name"],
-                   "actions": [(act_fetch, [args, pin["name"], pin["version"]])],
+                   "actions": [(act_fetch, [args, pin])],
                    "targets": [str(out)],
-                   "uptodate": [config_changed({**tool, "pin": pin, "index": ctx.index,
-                                                "python": list(ctx.python_version[:2])}),
+                   # locked_sha256 is left out: it changes when the lock is written, not when the pin does
+                   "uptodate": [config_changed({**tool, "pin": {k: v for k, v in pin.items() if k != "locked_sha256"},
+                                                "indexes": list(ctx.indexes), "python": list(ctx.python_version[:2])}),
                                 (wheel_present, [str(out)])]}
 
     def direct() -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -44,6 +45,8 @@ class IndexFile:
     requires_python: str
     yanked: bool
     size: int | None
+    metadata_sha256: str = ""
+    """PEP 658/714: the SHA-256 of the core metadata served beside the file, when advertised."""
 
 
 def default_index_url(environ: dict[str, str] | None = None) -> str:
@@ -92,10 +95,12 @@ def _pip_config_index(env: Mapping[str, str]) -> str | None:
 
 def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
     """Open *url* with bounded timeouts and retries on transient errors; returns (stream, content type, final url)."""
+    if url.startswith("file://") and url.endswith("/"):
+        url += "index.html"  # a static PEP 503 tree on disk: the directory's page is its index.html
     headers = {"User-Agent": "mochi-pybridge"}
     if accept:
         headers["Accept"] = accept
-    last: Exception | None = None
+    last = ""
     for attempt in range(_RETRIES):
         try:
             resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT)
@@ -104,11 +109,18 @@ def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
             if exc.code < 500:
                 raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}",
                                  "check the package name and the index URL") from None
-            last = exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            last = exc
-        time.sleep(0.2 * (2 ** attempt))
-    raise FetchError(f"{url}: {last}", "the index did not answer; check the URL and your network, then retry")
+            last = f"HTTP {exc.code} {exc.reason}"
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLError):
+                raise FetchError(f"{url}: TLS failure: {exc.reason}",
+                                 "check the index's certificate, or point SSL_CERT_FILE at your CA bundle") from None
+            last = str(exc.reason)
+        except (TimeoutError, ConnectionError) as exc:
+            last = str(exc) or type(exc).__name__
+        if attempt + 1 < _RETRIES:
+            time.sleep(0.2 * (2 ** attempt))
+    raise FetchError(f"{url}: {last} (after {_RETRIES} attempts)",
+                     "the index did not answer; check the URL and your network, then retry")
 
 
 def fetch_project(index_url: str, name: str) -> list[IndexFile]:
@@ -132,9 +144,11 @@ def _parse_json(body: bytes, base: str) -> list[IndexFile]:
     for f in files:
         hashes = f.get("hashes") or {}
         yanked = f.get("yanked", False)
+        meta = f.get("core-metadata", f.get("dist-info-metadata"))  # PEP 714 name, then the deprecated one
         out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
                              sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
-                             yanked=bool(yanked), size=f.get("size")))
+                             yanked=yanked is not False and yanked is not None, size=f.get("size"),
+                             metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else ""))
     return out
 
 
@@ -159,15 +173,19 @@ def _parse_html(body: str, base: str) -> list[IndexFile]:
         url, _, frag = urllib.parse.urljoin(base, href).partition("#")
         algo, _, digest = frag.partition("=")
         filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        meta = a.get("data-core-metadata") or a.get("data-dist-info-metadata") or ""
         out.append(IndexFile(filename=filename, url=url, sha256=digest if algo == "sha256" else "",
                              requires_python=a.get("data-requires-python") or "",
-                             yanked="data-yanked" in a, size=None))
+                             yanked="data-yanked" in a, size=None,
+                             metadata_sha256=meta.partition("=")[2] if meta.startswith("sha256=") else ""))
     return out
 
 
 def select_wheel(files: list[IndexFile], name: str, version: str, accepted: list[tags.Tag],
-                 python_version: str) -> IndexFile:
+                 python_version: str, allow_yanked: bool = False) -> IndexFile:
     """The best wheel of *name* == *version* for the *accepted* tags (best first).
+
+    Yanked files are skipped unless *allow_yanked* (the manifest pins the version with `==`, PEP 592).
 
     :raises FetchError: when no wheel fits, naming what the index has.
     """
@@ -184,7 +202,9 @@ def select_wheel(files: list[IndexFile], name: str, version: str, accepted: list
             continue
         if wname != canonicalize_name(name) or wver != want:
             continue
-        seen.append(f.filename)
+        seen.append(f.filename + (" (yanked)" if f.yanked else ""))
+        if f.yanked and not allow_yanked:
+            continue
         if f.requires_python:
             try:
                 if not SpecifierSet(f.requires_python).contains(python_version, prereleases=True):

@@ -22,12 +22,23 @@ from .errors import InterpreterNotFound
 
 __all__ = ["TargetPython", "abi_floor", "detect_interpreter", "probe_interpreter", "target_tags"]
 
-_PROBE = (
-    "import json, sys, sysconfig; print(json.dumps({'executable': sys.executable, "
-    "'version': list(sys.version_info[:3]), 'impl': sys.implementation.name, "
-    "'gil_disabled': bool(sysconfig.get_config_var('Py_GIL_DISABLED')), "
-    "'include': sysconfig.get_paths()['include']}))"
-)
+# Runs inside the candidate interpreter; the marker environment is computed the way
+# packaging.markers.default_environment() does it, but for that interpreter, not this one.
+_PROBE = """
+import json, os, platform, sys, sysconfig
+def fmt(info):
+    v = f"{info.major}.{info.minor}.{info.micro}"
+    return v if info.releaselevel == "final" else v + info.releaselevel[0] + str(info.serial)
+env = {"implementation_name": sys.implementation.name, "implementation_version": fmt(sys.implementation.version),
+       "os_name": os.name, "platform_machine": platform.machine(), "platform_release": platform.release(),
+       "platform_system": platform.system(), "platform_version": platform.version(),
+       "python_full_version": platform.python_version(),
+       "platform_python_implementation": platform.python_implementation(),
+       "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform}
+print(json.dumps({"executable": sys.executable, "version": list(sys.version_info[:3]),
+                  "impl": sys.implementation.name, "gil_disabled": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+                  "env": env}))
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +47,8 @@ class TargetPython:
     version: tuple[int, int, int]
     implementation: str
     gil_disabled: bool
+    env: dict[str, str]
+    """PEP 508 marker environment of the interpreter."""
 
     @property
     def version_str(self) -> str:
@@ -51,7 +64,7 @@ def probe_interpreter(command: str) -> TargetPython | None:
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return TargetPython(executable=data["executable"], version=tuple(data["version"]),
-                        implementation=data["impl"], gil_disabled=data["gil_disabled"])
+                        implementation=data["impl"], gil_disabled=data["gil_disabled"], env=data["env"])
 
 
 def _candidates(configured: str | None) -> list[tuple[str, str]]:
@@ -93,7 +106,8 @@ def detect_interpreter(requires_python: str, configured: str | None, memo: Path 
             if data["key"] == key and Path(data["target"]["executable"]).is_file():
                 t = data["target"]
                 return TargetPython(executable=t["executable"], version=tuple(t["version"]),
-                                    implementation=t["implementation"], gil_disabled=t["gil_disabled"])
+                                    implementation=t["implementation"], gil_disabled=t["gil_disabled"],
+                                    env=t["env"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
     found = _choose(spec, requires_python, configured, cands)
@@ -101,7 +115,7 @@ def detect_interpreter(requires_python: str, configured: str | None, memo: Path 
         from .cache import atomic_write
         atomic_write(memo, json.dumps({"key": key, "target": {
             "executable": found.executable, "version": list(found.version),
-            "implementation": found.implementation, "gil_disabled": found.gil_disabled}}).encode())
+            "implementation": found.implementation, "gil_disabled": found.gil_disabled, "env": found.env}}).encode())
     return found
 
 

@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -221,7 +222,7 @@ def _parse_dep(raw_name: str, value: object, loc: _Locator, base: Path) -> Depen
     except (ValueError, InvalidSpecifier) as exc:
         raise ManifestError(at["version"], f"invalid version constraint {constraint!r} for {raw_name!r}: {exc}",
                             'use PEP 440 (">=1.2,<2", "~=1.4", "==1.2.3") or "^1.2" / "~1.2"') from None
-    ex = value.get("extras", [])
+    ex: object = value.get("extras", [])
     if not isinstance(ex, list) or not all(isinstance(e, str) and e for e in ex):
         raise ManifestError(at.get("extras", where), "'extras' must be a list of strings", 'write extras = ["name"]')
     markers = ""
@@ -232,6 +233,15 @@ def _parse_dep(raw_name: str, value: object, loc: _Locator, base: Path) -> Depen
         except InvalidMarker as exc:
             raise ManifestError(at["markers"], f"invalid PEP 508 marker {markers!r}: {exc}",
                                 "write a marker such as \"sys_platform == 'linux'\"") from None
+    index, path, git, git_ref = _parse_source(raw_name, value, at, spec, base)
+    return Dependency(name=canonicalize_name(raw_name), specifier=spec,
+                      extras=tuple(sorted({canonicalize_name(e) for e in ex})), markers=markers, index=index,
+                      path=path, git=git, git_ref=git_ref, where=where)
+
+
+def _parse_source(raw_name: str, value: Mapping[str, Any], at: dict[str, Location], spec: str,
+                  base: Path) -> tuple[str | None, str | None, str | None, tuple[str, str] | None]:
+    """(index, path, git, git_ref) of a table-form dependency; at most one source kind."""
     sources = [k for k in ("index", "path", "git") if k in value]
     if len(sources) > 1:
         raise ManifestError(at[sources[1]], f"{raw_name!r} names both {sources[0]!r} and {sources[1]!r}",
@@ -247,8 +257,10 @@ def _parse_dep(raw_name: str, value: object, loc: _Locator, base: Path) -> Depen
     if value.get("editable", False) is not False:
         raise ManifestError(at["editable"], "editable installs are not supported",
                             "remove 'editable': the bridge wraps a wheel built from the path")
-    index = path = git = None
-    git_ref = None
+    index: str | None = None
+    path: str | None = None
+    git: str | None = None
+    git_ref: tuple[str, str] | None = None
     if "index" in value:
         index = _index_url(_str(value["index"], at["index"], "'index'"), at["index"])
     if "path" in value:
@@ -265,9 +277,7 @@ def _parse_dep(raw_name: str, value: object, loc: _Locator, base: Path) -> Depen
                                 "write an https://, ssh:// or file:// URL")
         if refs:
             git_ref = (refs[0], _str(value[refs[0]], at[refs[0]], f"'{refs[0]}'"))
-    return Dependency(name=canonicalize_name(raw_name), specifier=spec,
-                      extras=tuple(sorted({canonicalize_name(e) for e in ex})), markers=markers, index=index,
-                      path=path, git=git, git_ref=git_ref, where=where)
+    return index, path, git, git_ref
 
 
 def _index_url(url: str, where: Location) -> str:
