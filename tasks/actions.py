@@ -36,6 +36,7 @@ from .stubs import extract_stubs
 from .surface import Surface, build_surface
 
 __all__ = [
+    "act_check",
     "act_codegen",
     "act_compile",
     "act_fetch",
@@ -179,11 +180,23 @@ def act_site(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
     root = Path(ctx["root"])
     wheels = [Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"]) for n in names]
     try:
-        install_site(wheels, ctx["interpreter"], root / "python_wrap" / SITE_DIR, Path(ctx["cache"]))
+        install_site(wheels, ctx["interpreter"], tuple(ctx["python_version"]), root / "python_wrap" / SITE_DIR,
+                     Path(ctx["cache"]))
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(root / ".mochi" / "site.json", {"wheels": sorted(w.name for w in wheels)})
     return {"installed": len(wheels)}
+
+
+def act_check(ctx: Ctx) -> dict[str, Any] | TaskFailed:
+    from .check import check_project, format_drifts
+    try:
+        drifts, checked = check_project(ctx)
+    except BridgeError as exc:
+        return _failed(exc)
+    if drifts:
+        return TaskFailed(f"mochi.lock drifted ({len(drifts)} finding(s)):\n{format_drifts(drifts)}")
+    print(f"mochi.lock holds: {checked} package(s) checked")
+    return {"checked": checked}
 
 
 def lock_entries(ctx: Ctx) -> list[LockEntry]:

@@ -16,6 +16,11 @@ from .errors import BridgeError
 __all__ = ["entrypoint", "main"]
 
 
+def _project_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", nargs="?", default=".", type=Path,
+                        help="the project directory holding mochi.toml (default: the current directory)")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Typed bindings from PyPI packages for Mochi programs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -23,19 +28,44 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     lock = sub.add_parser("lock", help="resolve, fetch, stub, wrap and compile the Python dependencies; write "
                           "mochi.lock and pylock.toml",
                           description="Run the lock task graph of a Mochi project. Tasks whose inputs did not "
-                          "change are skipped; a second run with nothing changed does nothing.")
-    lock.add_argument("project", nargs="?", default=".", type=Path,
-                      help="the project directory holding mochi.toml (default: the current directory)")
+                          "change are skipped; a second run with nothing changed does nothing. Pins already in "
+                          "mochi.lock are kept unless their mochi.toml entry changed.")
+    _project_arg(lock)
     lock.add_argument("-n", "--jobs", type=int, default=1, help="doit tasks to run at once (default: 1)")
     lock.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    lock.add_argument("--check", action="store_true", help="do not lock: verify the existing lock (as `check`)")
+    check = sub.add_parser("check", help="verify that mochi.lock still matches reality; exit 1 on drift",
+                           description="Recompute every hash, the stub provenance and the wrapper hash of every "
+                           "locked package and compare them with mochi.lock. Writes nothing. Exit 0 when the lock "
+                           "holds, 1 with a per-package, per-field list when it drifted.")
+    _project_arg(check)
+    export = sub.add_parser("export-pylock", help="write a PEP 751 pylock.toml from mochi.lock",
+                            description="Render pylock.toml from mochi.lock alone (no resolution, no network).")
+    _project_arg(export)
+    export.add_argument("-o", "--output", type=Path, help="where to write (default: PROJECT/pylock.toml; "
+                        "the name must be pylock.toml or pylock.<name>.toml)")
+    add = sub.add_parser("add", help="add or change a [python-dependencies] entry in mochi.toml",
+                         description="Write NAME[@CONSTRAINT] into mochi.toml's [python-dependencies], keeping the "
+                         "file's formatting and comments. Run `mochi-py lock` afterwards.")
+    add.add_argument("requirement", help='the distribution, optionally with a constraint: "httpx@^0.27"')
+    add.add_argument("--project", type=Path, default=Path(), help="the project directory (default: .)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     args = _parser(prog).parse_args(argv)
     try:
-        if args.command == "lock":
+        if args.command == "lock" and not args.check:
             return _lock(args.project, args.jobs, args.quiet)
+        if args.command in ("lock", "check"):
+            return _check(args.project)
+        if args.command == "export-pylock":
+            return _export(args.project, args.output)
+        if args.command == "add":
+            from .edit import add_dependency
+            line = add_dependency(args.project / "mochi.toml", args.requirement)
+            print(f"mochi.toml: {line}")
+            return 0
     except BridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -59,6 +89,39 @@ def _lock(project: Path, jobs: int, quiet: bool) -> int:
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2
+
+
+def _check(project: Path) -> int:
+    from .check import check_project, format_drifts
+    from .graph import detect_context
+
+    drifts, checked = check_project(detect_context(project, write_state=False).as_args())
+    if drifts:
+        print(f"mochi.lock drifted ({len(drifts)} finding(s)):\n{format_drifts(drifts)}")
+        print("hint: run `mochi-py lock` to bring the lock up to date, or restore what changed")
+        return 1
+    print(f"mochi.lock holds: {checked} package(s) checked")
+    return 0
+
+
+def _export(project: Path, output: Path | None) -> int:
+    from packaging.pylock import is_valid_pylock_path
+
+    from .cache import atomic_write
+    from .lockfile import read_lock, render_pylock
+    from .manifest import load_manifest
+
+    dest = output or project / "pylock.toml"
+    if not is_valid_pylock_path(dest):
+        raise BridgeError(f"{dest}: a PEP 751 lock must be named pylock.toml or pylock.<name>.toml",
+                          "choose such a name with -o")
+    if not (project / "mochi.lock").is_file():
+        raise BridgeError(f"{project / 'mochi.lock'} does not exist", "run `mochi-py lock` first")
+    entries = read_lock(project / "mochi.lock")
+    requires = load_manifest(project / "mochi.toml").python.requires_python
+    atomic_write(dest, render_pylock(entries, requires).encode())
+    print(f"wrote {dest} ({len(entries)} packages)")
+    return 0
 
 
 def entrypoint() -> None:

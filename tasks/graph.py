@@ -25,6 +25,7 @@ from doit.tools import config_changed
 
 from . import __version__
 from .actions import (
+    act_check,
     act_codegen,
     act_compile,
     act_fetch,
@@ -42,6 +43,7 @@ from .codegen import module_name, py_ident
 from .index import default_index_url
 from .interp import abi_floor, detect_interpreter
 from .manifest import load_manifest, unsupported_settings
+from .site import MARKER, SITE_DIR
 from .sources import find_mochi_files
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks"]
@@ -68,13 +70,17 @@ class Context:
         return asdict(self)
 
 
-def detect_context(root: Path) -> Context:
-    """Read the manifest and the environment once: the facts every task is parameterised by."""
+def detect_context(root: Path, write_state: bool = True) -> Context:
+    """Read the manifest and the environment once: the facts every task is parameterised by.
+
+    With *write_state* false nothing is written (the interpreter memo is read but not refreshed).
+    """
     root = root.resolve()
     manifest = load_manifest(root / "mochi.toml")
     unsupported_settings(manifest)
     py = manifest.python
-    target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json")
+    target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json",
+                                write_memo=write_state)
     searchable = [i.url for i in py.indexes if i.priority == "primary"] + [
         i.url for i in py.indexes if i.priority == "supplemental"]
     default_index = searchable[0] if searchable else default_index_url()
@@ -203,7 +209,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         names = [p["name"] for p in pins()]
         return {"basename": "site", "actions": [(act_site, [args, names])],
                 "file_dep": [str(deps_dir(n) / "fetch.json") for n in names], "task_dep": ["fetch"],
-                "targets": [str(state / "site.json")],
+                "targets": [str(root / "python_wrap" / SITE_DIR / MARKER)],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter})]}
 
     def lock_task() -> dict[str, Any]:
@@ -226,10 +232,20 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "compile", "site", "lock"])
     def task_chains() -> Iterator[dict[str, Any]]:
         """Per-dependency chains, the compile and the lock: created once resolve has pinned the set."""
-        for family in (fetch_tasks, stubs_tasks, surface_tasks, codegen_tasks):
+        for basename, family in (("fetch", fetch_tasks), ("stubs", stubs_tasks), ("surface", surface_tasks),
+                                 ("codegen", codegen_tasks)):
+            # The group task exists even when no dependency has this stage, so task_dep on it holds.
+            yield {"basename": basename, "name": None, "doc": (family.__doc__ or "").strip()}
             yield from family()
         yield compile_task()
         yield site_task()
         yield lock_task()
 
-    return {"task_resolve": task_resolve, "task_chains": task_chains}
+    return {"task_resolve": task_resolve, "task_chains": task_chains, "task_check": _check_creator(args)}
+
+
+def _check_creator(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    def task_check() -> dict[str, Any]:
+        """Verify that mochi.lock still matches reality (exit 1 on drift); writes nothing."""
+        return {"actions": [(act_check, [args])], "uptodate": [False], "verbosity": 2}
+    return task_check

@@ -89,7 +89,8 @@ def _fingerprint(requires_python: str, configured: str | None, cands: list[tuple
     return json.dumps(parts)
 
 
-def detect_interpreter(requires_python: str, configured: str | None, memo: Path | None = None) -> TargetPython:
+def detect_interpreter(requires_python: str, configured: str | None, memo: Path | None = None,
+                       write_memo: bool = True) -> TargetPython:
     """The target interpreter for a project.
 
     Probing runs each candidate once (in parallel); with *memo*, the answer is remembered until a
@@ -111,7 +112,7 @@ def detect_interpreter(requires_python: str, configured: str | None, memo: Path 
         except (OSError, ValueError, KeyError, TypeError):
             pass
     found = _choose(spec, requires_python, configured, cands)
-    if memo is not None:
+    if memo is not None and write_memo:
         from .cache import atomic_write
         atomic_write(memo, json.dumps({"key": key, "target": {
             "executable": found.executable, "version": list(found.version),

@@ -119,7 +119,8 @@ def render_mochi_lock(entries: list[LockEntry], requires_python: str) -> str:
         ):
             t.add(key, value)
         pkgs.append(t)
-    doc.add("python-package", pkgs)
+    if entries:
+        doc.add("python-package", pkgs)
     return tomlkit.dumps(doc)
 
 
@@ -204,7 +205,7 @@ def render_pylock(entries: list[LockEntry], requires_python: str) -> str:
         outer.add(TOOL_NAME, tool)
         t.add("tool", outer)
         pkgs.append(t)
-    doc.add("packages", pkgs)
+    doc.add("packages", pkgs if entries else tomlkit.array())  # an empty AoT would render before the header
     text = tomlkit.dumps(doc)
     try:
         Pylock.from_dict(tomllib.loads(text))

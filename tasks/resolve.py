@@ -39,6 +39,7 @@ __all__ = [
     "find_cycle",
     "find_uv",
     "isolated_env",
+    "pip_command",
     "render_uv_project",
     "resolve",
     "resolve_with_pip",
@@ -220,6 +221,7 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
 
 def _pins_from_uv(lock: dict[str, Any], pylock: dict[str, Any], manifest: Manifest,
                   env: Mapping[str, str]) -> list[Pin]:
+    # uv's export evaluates which packages the target needs; it omits the version of source-tree packages.
     wanted: dict[tuple[str, str], bool] = {}
     for pkg in pylock.get("packages", []):
         marker = pkg.get("marker")
@@ -230,7 +232,8 @@ def _pins_from_uv(lock: dict[str, Any], pylock: dict[str, Any], manifest: Manife
     for pkg in lock.get("package", []):
         name = canonicalize_name(pkg["name"])
         source = pkg.get("source", {})
-        if name == ROOT_NAME or "virtual" in source or not wanted.get((name, pkg["version"]), False):
+        if name == ROOT_NAME or "virtual" in source or not (
+                wanted.get((name, pkg["version"])) or wanted.get((name, ""))):
             continue
         deps = [d["name"] for d in pkg.get("dependencies", [])]
         for extra_deps in pkg.get("optional-dependencies", {}).values():
@@ -258,7 +261,7 @@ def _unique(pins: list[Pin]) -> list[Pin]:
     return sorted(seen.values(), key=lambda p: p.name)
 
 
-def _pip_command(interpreter: str, python_version: tuple[int, int, int]) -> list[str]:
+def pip_command(interpreter: str, python_version: tuple[int, int, int]) -> list[str]:
     """pip of the target interpreter when it has one, else this tool's pip told the target's version."""
     probe = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True, check=False)
     if probe.returncode == 0:
@@ -292,7 +295,7 @@ def resolve_with_pip(manifest: Manifest, interpreter: str, python_version: tuple
         report = Path(tmp) / "report.json"
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(sticky.items())), encoding="utf-8")
-        cmd = [*_pip_command(interpreter, python_version), "install", "--isolated", "--dry-run",
+        cmd = [*pip_command(interpreter, python_version), "install", "--isolated", "--dry-run",
                "--ignore-installed", "--quiet", "--report", str(report), "--only-binary", ":all:",
                "--index-url", primary[0].url, *(a for i in extra for a in ("--extra-index-url", i.url)),
                "-c", str(constraints), *reqs]

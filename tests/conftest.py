@@ -15,6 +15,11 @@ WHEELS = {
     ("liarfix", "1.0"): ("liarfix", ()),
     ("liarfix", "1.1"): ("liarfix", ()),
 }
+EXTRA_WHEELS = {
+    ("extrafix", "1.0"): ("extrafix", ('helperfix>=1; extra == "fast"',), ("fast",)),
+    ("cyca", "1.0"): ("cyca", ("cycb",), ()),
+    ("cycb", "1.0"): ("cycb", ("cyca",), ()),
+}
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +27,9 @@ def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
     for (name, version), (pkg, requires) in WHEELS.items():
         build_wheel(out, name, version, package_files(pkg), requires)
+    extra = out / "extra"
+    for (name, version), (pkg, requires, extras) in EXTRA_WHEELS.items():
+        build_wheel(extra, name, version, package_files(pkg), requires, extras=extras)
     return out
 
 

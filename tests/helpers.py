@@ -27,10 +27,12 @@ def _record_hash(data: bytes) -> str:
 
 
 def build_wheel(out_dir: Path, name: str, version: str, files: dict[str, bytes], requires: tuple[str, ...] = (),
-                tag: str = "py3-none-any", extra_members: list[zipfile.ZipInfo] | None = None) -> Path:
+                tag: str = "py3-none-any", extra_members: list[zipfile.ZipInfo] | None = None,
+                extras: tuple[str, ...] = ()) -> Path:
     """A real, deterministic wheel (METADATA, WHEEL, RECORD) holding *files*."""
     dist = f"{name.replace('-', '_')}-{version}"
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n"
+    meta += "".join(f"Provides-Extra: {e}\n" for e in extras)
     meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
     all_files = {**files, f"{dist}.dist-info/METADATA": meta.encode(),
                  f"{dist}.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: mochi-tests\nRoot-Is-Purelib: true\n"
@@ -62,6 +64,10 @@ class FixtureIndex:
     files: dict[str, bytes] = field(default_factory=dict)
     overrides: dict[str, bytes] = field(default_factory=dict)
     """filename -> bytes served instead of the listed ones (tampering)."""
+    yanked: dict[str, str] = field(default_factory=dict)
+    """filename -> yank reason (PEP 592)."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """request path -> HTTP status served instead (error injection)."""
     requests: list[str] = field(default_factory=list)
     url: str = ""
 
@@ -88,6 +94,9 @@ class FixtureIndex:
             def do_GET(self, head: bool = False) -> None:
                 self.head = head
                 index.requests.append(self.path)
+                if self.path in index.failures:
+                    self._send(index.failures[self.path], "text/plain", b"injected failure")
+                    return
                 parts = [p for p in self.path.split("?")[0].split("/") if p]
                 if len(parts) == 2 and parts[0] == "files" and parts[1].endswith(".metadata") \
                         and parts[1][: -len(".metadata")] in index.files:
@@ -106,7 +115,8 @@ class FixtureIndex:
                     return
                 entries = [{"filename": f, "url": f"../../files/{f}",
                             "hashes": {"sha256": hashlib.sha256(index.files[f]).hexdigest()},
-                            "requires-python": ">=3.8", "size": len(index.files[f]), "yanked": False,
+                            "requires-python": ">=3.8", "size": len(index.files[f]),
+                            "yanked": index.yanked.get(f, False),
                             "core-metadata": {"sha256": hashlib.sha256(index.metadata(f)).hexdigest()}}
                            for f in mine]
                 if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
@@ -115,8 +125,9 @@ class FixtureIndex:
                     self._send(200, "application/vnd.pypi.simple.v1+json", body.encode())
                 else:
                     links = "".join(f'<a href="{e["url"]}#sha256={e["hashes"]["sha256"]}" '
-                                    f'data-requires-python="{html.escape(">=3.8")}">{e["filename"]}</a>\n'
-                                    for e in entries)
+                                    f'data-requires-python="{html.escape(">=3.8")}"'
+                                    + (f' data-yanked="{html.escape(str(e["yanked"]))}"' if e["yanked"] else "")
+                                    + f'>{e["filename"]}</a>\n' for e in entries)
                     self._send(200, "text/html", f"<!DOCTYPE html><html><body>{links}</body></html>".encode())
 
             def _send(self, code: int, ctype: str, body: bytes) -> None:
@@ -134,6 +145,19 @@ class FixtureIndex:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def fixture_index(wheels: list[Path]) -> FixtureIndex:
+    idx = FixtureIndex()
+    for wheel in wheels:
+        idx.add(wheel)
+    idx.start()
+    return idx
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    """Every file under *root* (for proving a command wrote nothing)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""Fixture: half of a dependency cycle."""

@@ -1,0 +1,1 @@
+"""Fixture: the other half of a dependency cycle."""

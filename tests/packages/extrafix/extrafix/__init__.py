@@ -1,0 +1,5 @@
+"""Fixture: a package with an optional extra."""
+
+
+def fast() -> bool:
+    return True
