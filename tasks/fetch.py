@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from .cache import Digests, atomic_write, digest_file, file_lock, store_stream, 
 from .errors import FetchError, HashMismatch
 from .index import IndexFile, fetch_project, open_url, select_wheel
 from .resolve import find_uv
-from .wheel import read_metadata, safe_members
+from .wheel import open_wheel, read_member, read_metadata, safe_members
 
 __all__ = ["FetchedWheel", "build_from_source", "fetch_from_index"]
 
@@ -94,10 +93,10 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
 
 def _check_metadata(wheel: Path, expected: str) -> None:
     """PEP 658: the metadata the index advertised must be the metadata inside the wheel."""
-    with zipfile.ZipFile(wheel) as zf:
+    with open_wheel(wheel) as zf:
         members = [m for m in safe_members(zf, wheel) if m.filename.endswith(".dist-info/METADATA")
                    and m.filename.count("/") == 1]
-        actual = hashlib.sha256(zf.read(members[0])).hexdigest() if members else ""
+        actual = hashlib.sha256(read_member(zf, members[0], wheel)).hexdigest() if members else ""
     if actual != expected:
         raise HashMismatch(f"{wheel.name}: its METADATA hashes to {actual or 'nothing'}, but the index advertised "
                            f"{expected} (PEP 658)", "the index serves inconsistent files; do not use it")

@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from .wheel import safe_members
+from .wheel import open_wheel, read_member, safe_members
 
 __all__ = ["StubSet", "extract_stubs", "stub_digest", "top_level_names"]
 
@@ -58,7 +58,7 @@ def stub_digest(root: Path, files: list[str]) -> str:
 
 def extract_stubs(wheel: Path, dest: Path) -> StubSet:
     """Copy the typed documents of *wheel* into *dest* (replaced whole, atomically)."""
-    with zipfile.ZipFile(wheel) as zf:
+    with open_wheel(wheel) as zf:
         members = {m.filename: m for m in safe_members(zf, wheel) if not m.is_dir()}
         tops = top_level_names(list(members))
         typed = [t for t in tops if f"{t}/py.typed" in members]
@@ -76,7 +76,7 @@ def extract_stubs(wheel: Path, dest: Path) -> StubSet:
             for name, info in sorted(chosen.items()):
                 out = tmp / name
                 out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(zf.read(info))
+                out.write_bytes(read_member(zf, info, wheel))
             files = sorted(chosen)
             digest = stub_digest(tmp, files)
             if dest.exists():

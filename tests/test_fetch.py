@@ -126,3 +126,44 @@ def test_stub_extraction_keeps_pyi_over_py_and_hashes_the_set(tmp_path: Path) ->
     assert stubs.files == ["mixed/__init__.pyi"]
     again = extract_stubs(wheel, tmp_path / "stubs2")
     assert again.sha256 == stubs.sha256
+
+
+def test_a_corrupt_cached_blob_is_fetched_again(make_project: Any, index: FixtureIndex, tmp_path: Path) -> None:
+    env = {"MOCHI_CACHE_DIR": str(tmp_path / "cache")}
+    first = make_project(name="first")
+    assert run_cli("lock", str(first), env=env).returncode == 0
+    (blob,) = (tmp_path / "cache" / "wheels").glob("*/liarfix-1.0-py3-none-any.whl")
+    blob.write_bytes(b"garbage")
+    second = make_project(name="second")
+    proc = run_cli("lock", str(second), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert blob.read_bytes() == index.files["liarfix-1.0-py3-none-any.whl"]
+    assert run_cli("check", str(second), env=env).returncode == 0
+
+
+def test_advertised_metadata_must_match_the_wheel(tmp_path: Path, wheel_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import fixture_index
+
+    from tasks.fetch import fetch_from_index
+    idx = fixture_index(sorted(wheel_dir.glob("liarfix-1.0-*.whl")))
+    monkeypatch.setattr(FixtureIndex, "metadata", lambda self, f: b"Metadata-Version: 2.1\nName: other\n")
+    accepted = list(tags.sys_tags())
+    try:
+        with pytest.raises(HashMismatch, match=r"PEP 658"):
+            fetch_from_index("liarfix", "1.0", [idx.url], accepted, "3.11.0", tmp_path / "cache")
+    finally:
+        idx.stop()
+
+
+def test_requires_python_and_yanked_filter_the_choice() -> None:
+    accepted = list(tags.compatible_tags((3, 11), "cp311", platforms=["linux_x86_64"]))
+    old = IndexFile(filename="p-1.0-py3-none-any.whl", url="u", sha256="a" * 64, requires_python="<3.9",
+                    yanked=False, size=1)
+    with pytest.raises(FetchError, match=r"no wheel of p 1\.0 fits Python 3\.11\.4"):
+        select_wheel([old], "p", "1.0", accepted, "3.11.4")
+    yanked = IndexFile(filename="p-1.0-py3-none-any.whl", url="u", sha256="a" * 64, requires_python="",
+                       yanked=True, size=1)
+    with pytest.raises(FetchError, match=r"\(yanked\)"):
+        select_wheel([yanked], "p", "1.0", accepted, "3.11.4")
+    assert select_wheel([yanked], "p", "1.0", accepted, "3.11.4", allow_yanked=True) is yanked

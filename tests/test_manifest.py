@@ -170,3 +170,20 @@ def test_bad_manifest_exits_2_and_changes_nothing(locked: dict[str, Any], copy_p
     assert f"error: {manifest}:3:11: invalid version constraint '=1.0' for 'liarfix'" in proc.stderr
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".mochi" not in p.parts}
     assert after == before
+
+
+def test_imports_must_agree_with_the_manifest(tmp_path: Path) -> None:
+    from tasks.errors import SourceError
+    from tasks.sources import check_imports, parse_imports
+    m = parse_manifest('[python-dependencies]\nhttpx = { version = ">=0.27", extras = ["http2"] }\n', P)
+    ok = parse_imports('import python "httpx[http2]@>=0.27" as h\n', Path("a.mochi"))
+    check_imports(ok, m, {"httpx": "0.27.2"})
+    assert ok[0].alias == "h"
+    extra = parse_imports('let x = 1\n  import python "httpx[brotli]" as h\n', Path("a.mochi"))
+    with pytest.raises(SourceError, match=r"a.mochi:2:18: extras brotli of 'httpx' are not in mochi.toml"):
+        check_imports(extra, m)
+    with pytest.raises(SourceError, match="put the version after '@'"):
+        parse_imports('import python "httpx>=1" as h\n', Path("a.mochi"))
+    with pytest.raises(SourceError, match="git sources in import specs"):
+        parse_imports('import python "x@git+https://h/x" as x\n', Path("a.mochi"))
+    assert parse_imports('import python "Typing_Extensions"\n', Path("a.mochi"))[0].alias == "typing_extensions"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import PACKAGES, FixtureIndex, build_wheel, fixture_index, package_files, run_cli
+from helpers import PACKAGES, FixtureIndex, build_wheel, fixture_index, run_cli
 
 from tasks.resolve import find_cycle
 
