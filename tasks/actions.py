@@ -32,6 +32,7 @@ from .manifest import load_manifest
 from .resolve import resolve
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
+from .scan import uses_trio
 from .stubs import extract_stubs
 from .surface import Surface, build_surface
 
@@ -144,7 +145,9 @@ def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     stubs = read_json(out / "stubs.json")
     fetched = read_json(out / "fetch.json")
-    surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"])
+    surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
+                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"],
+                            uses_trio(Path(fetched["path"])))
     _write_json(out / "surface.json", surface.to_dict())
     return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
 

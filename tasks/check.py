@@ -22,6 +22,7 @@ from .fetch import build_from_source
 from .index import fetch_project, open_url
 from .lockfile import LockEntry, read_lock, render_pylock
 from .manifest import load_manifest
+from .scan import uses_trio
 from .stubs import extract_stubs
 from .surface import build_surface
 
@@ -123,7 +124,8 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
     stubs = extract_stubs(wheel, scratch / "stubs")
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
-    surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance)
+    surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
+                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], uses_trio(wheel))
     files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
     _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
     return drifts

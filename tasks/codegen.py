@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 REGENERATE = "regenerate with `mochi-py lock`"
+_KINDS = {"call": "MB_CALL", "new": "MB_NEW", "method": "MB_METHOD", "getattr": "MB_GETATTR",
+          "constant": "MB_CONSTANT"}
 
 
 def py_ident(dist: str) -> str:
@@ -87,15 +89,19 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool)
                            f"{_c_str(mochi_type(p.type))}, {flags}}},")
             out.append("};")
         ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret)
-        rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, "
+        rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, {_KINDS[fn.kind]}, "
                     f"{pname if fn.params else 'NULL'}, {len(fn.params)}, {_c_str(fn.ret)}, {_c_str(ret_mochi)}}},")
     if rows:
         out += ["", "static const mb_function functions[] = {", *rows, "};"]
+    if surface.classes:
+        out += ["", "static const mb_class classes[] = {"]
+        out += [f"    {{{_c_str(c.module)}, {_c_str(c.name)}}}," for c in surface.classes]
+        out += ["};"]
     out += [
         "",
         "static const mb_module_spec spec = {",
-        f"    {_c_str(surface.dist)}, {_c_str(surface.version)}, {'functions' if rows else 'NULL'}, {len(rows)}, "
-        f"{1 if strict_returns else 0},",
+        f"    {_c_str(surface.dist)}, {_c_str(surface.version)}, {'functions' if rows else 'NULL'}, {len(rows)},",
+        f"    {'classes' if surface.classes else 'NULL'}, {len(surface.classes)}, {1 if strict_returns else 0},",
         "};",
         "",
         "static int exec_module(PyObject *module)",

@@ -1,24 +1,33 @@
-"""Surface stage: read stub documents with `ast` and map module-level functions through the type table.
+"""Surface stage: read stub documents with `ast` and map the public surface through the closed type table.
 
-Internals: each top-level module is parsed once; names are resolved through the module's imports
-(`import typing as t`, `from typing import Optional`) and one level of local type aliases; public
-names follow `__all__` when present, else the leading-underscore rule, and `from .x import y`
-re-exports are followed into the defining module. A type either maps to a descriptor
-(:mod:`tasks.typedesc`) or raises :class:`Refusal` carrying a DESIGN §6 skip reason; refused items
-never become `any`.
+Internals: a :class:`_Surveyor` parses each module once (`.pyi` before `.py`), with
+`if TYPE_CHECKING:`, `sys.version_info` and `sys.platform` branches evaluated for the target.
+Names resolve through the module's imports (`import typing as t`, `from .x import y`, star
+imports) and local aliases (`X = Union[...]`, `X: TypeAlias = ...`, bounded `TypeVar`s). Public
+names follow `__all__` when present, else the leading-underscore rule (PEP 484 re-export rules in
+stubs). Module-level functions become externs; classes become handles (`value`) with a
+constructor, methods, properties and annotated attributes; module constants become zero-argument
+getters. A type either maps to a descriptor (:mod:`tasks.typedesc`) or raises :class:`Refusal`
+carrying a DESIGN §6 skip reason; refused items never become `any`.
 """
 
 from __future__ import annotations
 
 import ast
 import keyword
+import operator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mypy
+
+from .typedesc import handle
+
 __all__ = [
     "MOCHI_BUILTINS",
     "MOCHI_KEYWORDS",
+    "ClassRef",
     "Function",
     "Param",
     "Refusal",
@@ -37,18 +46,34 @@ MOCHI_KEYWORDS = frozenset({
 })
 # Mochi built-ins win over externs of the same name (T037/T039), so externs avoid them.
 MOCHI_BUILTINS = frozenset({
-    "print", "len", "count", "sum", "avg", "min", "max", "str", "keys", "values", "append", "has", "add",
-    "input", "json", "now", "exists", "substring", "upper", "lower", "reduce", "contains",
+    "print", "len", "count", "sum", "avg", "min", "max", "str", "keys", "values", "append", "has", "add", "input",
+    "json", "now", "exists", "substring", "upper", "lower", "reduce", "contains",
 })
 
-_SCALARS = {"builtins.int": "i", "builtins.float": "f", "builtins.bool": "b", "builtins.str": "s"}
-_LISTS = {"builtins.list", "typing.List"}
-_DICTS = {"builtins.dict", "typing.Dict"}
+_T = ("typing.", "typing_extensions.", "collections.abc.")
+_SCALARS = {"builtins.int": "i", "builtins.float": "f", "builtins.bool": "b", "builtins.str": "s",
+            "builtins.bytes": "Y", "builtins.bytearray": "Y"}
+_LISTS = {"builtins.list", "typing.List", "typing_extensions.List"}
+_SEQUENCES = {f"{p}{n}" for p in _T for n in ("Sequence", "MutableSequence", "Iterable", "Collection", "Iterator",
+                                             "Generator", "Reversible")}
+_DICTS = {"builtins.dict", "typing.Dict", *(f"{p}{n}" for p in _T for n in ("Mapping", "MutableMapping"))}
+_SETS = {"builtins.set", "builtins.frozenset", "typing.Set", "typing.FrozenSet",
+         *(f"{p}{n}" for p in _T for n in ("AbstractSet", "MutableSet", "Set"))}
+_TUPLES = {"builtins.tuple", "typing.Tuple"}
+_PASS_THROUGH = {f"{p}{n}" for p in ("typing.", "typing_extensions.") for n in ("Final", "Annotated", "ReadOnly",
+                                                                                "Required", "NotRequired")}
 _OPTIONAL = {"typing.Optional", "typing_extensions.Optional"}
 _UNION = {"typing.Union", "typing_extensions.Union"}
-_NONE = {"builtins.None", "types.NoneType"}
-_TYPE_ALIAS: tuple[type, ...] = (ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()  # `type X = ...`, 3.12+
+_LITERAL = {"typing.Literal", "typing_extensions.Literal"}
+_NONE = {"builtins.None", "types.NoneType", "typing.NoReturn", "typing.Never"}
 _ANYLIKE = {"typing.Any": "Any", "typing_extensions.Any": "Any", "builtins.object": "object"}
+_CALLABLE = {"typing.Callable", "collections.abc.Callable", "typing_extensions.Callable"}
+_ASYNC_ITER = {f"{p}{n}" for p in _T for n in ("AsyncIterator", "AsyncIterable", "AsyncGenerator", "Awaitable",
+                                              "Coroutine")}
+_TYPE_ALIAS: tuple[type, ...] = (ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()  # `type X = ...`, 3.12+
+_STDLIB_STUBS = Path(mypy.__file__ or ".").parent / "typeshed" / "stdlib"  # to recognise stdlib classes
+_CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq,
+        ast.NotEq: operator.ne}
 
 
 class Refusal(Exception):
@@ -75,12 +100,23 @@ class Param:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Function:
     module: str
-    """The import path a user reaches it by (e.g. `humanize`)."""
+    """The module imported on first call."""
     name: str
+    """The attribute path in `module` (`get`, `Session.merge`), or the attribute of the handle."""
     mochi_name: str
     params: tuple[Param, ...]
     ret: str
     doc: str
+    kind: str = "call"
+    """`call`, `new` (constructor), `method`, `getattr` (property or attribute) or `constant`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassRef:
+    """A class whose instances cross as handles (`H<n>;` is the n-th of a surface's classes)."""
+
+    module: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +133,7 @@ class Surface:
     provenance: str
     functions: tuple[Function, ...] = ()
     skipped: tuple[Skip, ...] = field(default=())
+    classes: tuple[ClassRef, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -104,9 +141,9 @@ class Surface:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Surface:
         funcs = tuple(Function(**{**f, "params": tuple(Param(**p) for p in f["params"])}) for f in data["functions"])
-        skipped = tuple(Skip(**s) for s in data["skipped"])
         return cls(dist=str(data["dist"]), version=str(data["version"]), provenance=str(data["provenance"]),
-                   functions=funcs, skipped=skipped)
+                   functions=funcs, skipped=tuple(Skip(**s) for s in data["skipped"]),
+                   classes=tuple(ClassRef(**c) for c in data.get("classes", [])))
 
 
 def mochi_safe(name: str, taken: set[str] | None = None) -> str:
@@ -129,6 +166,8 @@ class _Module:
     exports: list[str] | None
     is_stub: bool
     overloaded: set[str]
+    stars: list[str]
+    typevars: dict[str, ast.Call]
 
 
 def _module_file(root: Path, qualname: str) -> Path | None:
@@ -139,39 +178,46 @@ def _module_file(root: Path, qualname: str) -> Path | None:
     return None
 
 
-def _flat_body(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Module statements with `if TYPE_CHECKING:` blocks inlined (their names exist for type checkers)."""
-    out: list[ast.stmt] = []
-    for node in body:
-        if isinstance(node, ast.If) and ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING":
-            out.extend(_flat_body(node.body))
-        else:
-            out.append(node)
-    return out
+def _decorators(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
+    return {ast.unparse(d.func if isinstance(d, ast.Call) else d).rsplit(".", 1)[-1] for d in node.decorator_list}
 
 
-def _load(root: Path, qualname: str, cache: dict[str, _Module | None]) -> _Module | None:
-    if qualname in cache:
-        return cache[qualname]
-    path = _module_file(root, qualname)
-    cache[qualname] = None
-    if path is None:
-        return None
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (SyntaxError, UnicodeDecodeError):
-        return None
-    is_pkg = path.stem == "__init__"
-    package = qualname if is_pkg else qualname.rpartition(".")[0]
-    imports: dict[str, str] = {}
-    aliases: dict[str, ast.expr] = {}
-    defs: dict[str, ast.stmt] = {}
-    exports: list[str] | None = None
-    overloaded: set[str] = set()
-    for node in _flat_body(tree.body):
+class _Surveyor:
+    """Loads modules of one distribution (and stdlib stubs, to recognise classes) and maps types."""
+
+    def __init__(self, root: Path, python_version: tuple[int, int], platform: str) -> None:
+        self.root = root
+        self.python_version = python_version
+        self.platform = platform
+        self.cache: dict[tuple[Path, str], _Module | None] = {}
+        self.classes: list[ClassRef] = []
+        self.tops: set[str] = set()
+
+    # --- loading ------------------------------------------------------------------------------
+    def load(self, qualname: str, root: Path | None = None) -> _Module | None:
+        root = root or self.root
+        key = (root, qualname)
+        if key in self.cache:
+            return self.cache[key]
+        self.cache[key] = None
+        path = _module_file(root, qualname)
+        if path is None:
+            return None
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            return None
+        package = qualname if path.stem == "__init__" else qualname.rpartition(".")[0]
+        mod = _Module(qualname, tree, {}, {}, {}, None, path.suffix == ".pyi", set(), [], {})
+        for node in self._flat(tree.body):
+            self._record(mod, node, package)
+        self.cache[key] = mod
+        return mod
+
+    def _record(self, mod: _Module, node: ast.stmt, package: str) -> None:
         if isinstance(node, ast.Import):
             for a in node.names:
-                imports[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                mod.imports[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -179,52 +225,139 @@ def _load(root: Path, qualname: str, cache: dict[str, _Module | None]) -> _Modul
                 parent = ".".join(parts[: len(parts) - node.level + 1])
                 base = f"{parent}.{base}" if base else parent
             for a in node.names:
-                if a.name != "*":
-                    imports[a.asname or a.name] = f"{base}.{a.name}"
+                if a.name == "*":
+                    mod.stars.append(base)
+                else:
+                    mod.imports[a.asname or a.name] = f"{base}.{a.name}"
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            defs[node.name] = node
-            if not isinstance(node, ast.ClassDef) and any(
-                    ast.unparse(d).rsplit(".", 1)[-1] == "overload" for d in node.decorator_list):
-                overloaded.add(node.name)
+            mod.defs[node.name] = node
+            if not isinstance(node, ast.ClassDef) and "overload" in _decorators(node):
+                mod.overloaded.add(node.name)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             target = node.targets[0].id
             if target == "__all__" and isinstance(node.value, ast.List | ast.Tuple):
-                exports = [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                mod.exports = [e.value for e in node.value.elts
+                               if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            elif isinstance(node.value, ast.Call) and ast.unparse(node.value.func).rsplit(".", 1)[-1] in (
+                    "TypeVar", "ParamSpec", "TypeVarTuple"):
+                mod.typevars[target] = node.value
             else:
-                aliases[target] = node.value
+                mod.aliases[target] = node.value
+        elif (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__"
+              and isinstance(node.value, ast.List | ast.Tuple) and mod.exports is not None):
+            mod.exports += [e.value for e in node.value.elts
+                            if isinstance(e, ast.Constant) and isinstance(e.value, str)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            ann = ast.unparse(node.annotation)
-            if ann.endswith("TypeAlias") and node.value is not None:
-                aliases[node.target.id] = node.value
+            if ast.unparse(node.annotation).endswith("TypeAlias") and node.value is not None:
+                mod.aliases[node.target.id] = node.value
             else:
-                defs[node.target.id] = node
+                mod.defs[node.target.id] = node
         elif _TYPE_ALIAS and isinstance(node, _TYPE_ALIAS):
             alias_node: Any = node  # ast.TypeAlias exists only on 3.12+
-            aliases[alias_node.name.id] = alias_node.value
-    mod = _Module(qualname, tree, imports, aliases, defs, exports, path.suffix == ".pyi", overloaded)
-    cache[qualname] = mod
-    return mod
+            mod.aliases[alias_node.name.id] = alias_node.value
+
+    def _flat(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """Statements with `TYPE_CHECKING`, `sys.version_info` and `sys.platform` branches resolved."""
+        out: list[ast.stmt] = []
+        for node in body:
+            if isinstance(node, ast.If):
+                taken = self._condition(node.test)
+                if taken is True:
+                    out.extend(self._flat(node.body))
+                elif taken is False:
+                    out.extend(self._flat(node.orelse))
+                else:
+                    out.extend(self._flat(node.body))  # unknown condition: the first branch, as type checkers do
+            elif isinstance(node, ast.Try):
+                out.extend(self._flat(node.body))
+            else:
+                out.append(node)
+        return out
+
+    def _condition(self, test: ast.expr) -> bool | None:
+        text = ast.unparse(test)
+        if text.rsplit(".", 1)[-1] == "TYPE_CHECKING":
+            return True
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self._condition(test.operand)
+            return None if inner is None else not inner
+        if isinstance(test, ast.BoolOp):
+            values = [self._condition(v) for v in test.values]
+            if None in values:
+                return None
+            return all(values) if isinstance(test.op, ast.And) else any(values)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _CMP:
+            left, right = ast.unparse(test.left), test.comparators[0]
+            cmp = _CMP[type(test.ops[0])]
+            try:
+                value = ast.literal_eval(right)
+            except ValueError:
+                return None
+            if left.startswith("sys.version_info") and isinstance(value, tuple):
+                return bool(cmp(self.python_version[: len(value)], value))
+            if left == "sys.platform" and isinstance(value, str):
+                return bool(cmp(self.platform, value))
+        if isinstance(test, ast.Call) and ast.unparse(test.func) == "sys.platform.startswith" and test.args:
+            arg = test.args[0]
+            return isinstance(arg, ast.Constant) and self.platform.startswith(str(arg.value))
+        return None
+
+    def find(self, mod: _Module, name: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
+        """The definition *name* refers to in *mod*, following imports and star imports in this distribution."""
+        if name in mod.defs:
+            return mod, mod.defs[name]
+        if depth > 12:
+            return None
+        candidates = [mod.imports[name]] if name in mod.imports else []
+        candidates += [f"{star}.{name}" for star in mod.stars]
+        for qual in candidates:
+            found = self.find_qualified(qual, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def find_qualified(self, qual: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
+        mod_name, _, attr = qual.rpartition(".")
+        if not mod_name:
+            return None
+        root = self.root if mod_name.split(".")[0] in self.tops else _STDLIB_STUBS
+        other = self.load(mod_name, root)
+        return None if other is None else self.find(other, attr, depth)
+
+    # --- handles -------------------------------------------------------------------------------
+    def class_handle(self, mod: _Module, node: ast.ClassDef) -> str:
+        ref = ClassRef(module=mod.qualname, name=node.name)
+        if ref not in self.classes:
+            self.classes.append(ref)
+        return handle(self.classes.index(ref))
 
 
 class _Mapper:
-    def __init__(self, mod: _Module) -> None:
+    """Maps annotations in one module to descriptors; *position* is `param` or `return`."""
+
+    def __init__(self, surveyor: _Surveyor, mod: _Module, self_class: ast.ClassDef | None = None) -> None:
+        self.sv = surveyor
         self.mod = mod
+        self.self_class = self_class
 
     def qualify(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Name):
             if node.id in self.mod.imports:
                 return self.mod.imports[node.id]
-            if node.id in self.mod.defs or node.id in self.mod.aliases:
+            if node.id in self.mod.defs or node.id in self.mod.aliases or node.id in self.mod.typevars:
                 return f"{self.mod.qualname}.{node.id}"
+            for star in self.mod.stars:
+                if self.sv.find_qualified(f"{star}.{node.id}") is not None:
+                    return f"{star}.{node.id}"
             return f"builtins.{node.id}"
         if isinstance(node, ast.Attribute):
             base = self.qualify(node.value)
-            return f"{base}.{node.attr}" if base else None
+            return f"{base.removeprefix('builtins.')}.{node.attr}" if base else None
         if isinstance(node, ast.Constant) and node.value is None:
             return "builtins.None"
         return None
 
-    def map(self, node: ast.expr, depth: int = 0) -> str:
+    def map(self, node: ast.expr, position: str, depth: int = 0) -> str:
         if depth > 20:
             raise Refusal("UnsupportedTypingConstruct", "type nests too deeply")
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -234,29 +367,62 @@ class _Mapper:
             except SyntaxError:
                 raise Refusal("ForwardRef", f"unparsable string annotation {text!r}") from None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            return self._union(_flatten_or(node), depth)
+            return self._union(_flatten_or(node), position, depth)
         if isinstance(node, ast.Name) and node.id in self.mod.aliases and node.id not in self.mod.imports:
-            return self.map(self.mod.aliases[node.id], depth + 1)
+            return self.map(self.mod.aliases[node.id], position, depth + 1)
         if isinstance(node, ast.Subscript):
-            origin = self.qualify(node.value)
-            args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
-            if origin in _LISTS and len(args) == 1:
-                inner = self.map(args[0], depth + 1)
-                return "L" + self._value(inner, node)
-            if origin in _DICTS and len(args) == 2:
-                key = self.map(args[0], depth + 1)
-                if key != "s":
-                    raise Refusal("UnsupportedTypingConstruct",
-                                  f"{ast.unparse(node)}: only str keys are wrapped by this version")
-                return "D" + self._value(self.map(args[1], depth + 1), node)
-            if origin in _OPTIONAL and len(args) == 1:
-                return self._union([args[0], ast.Constant(None)], depth)
-            if origin in _UNION:
-                return self._union(args, depth)
-            raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(node)} is not in the type table yet")
+            return self._generic(node, position, depth)
+        return self._simple(node, position, depth)
+
+    def _generic(self, node: ast.Subscript, position: str, depth: int) -> str:
+        origin = self.qualify(node.value)
+        args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        shown = ast.unparse(node)
+        if origin in _PASS_THROUGH:
+            return self.map(args[0], position, depth + 1)
+        if origin in _OPTIONAL and len(args) == 1:
+            return self._union([args[0], ast.Constant(None)], position, depth)
+        if origin in _UNION:
+            return self._union(args, position, depth)
+        if origin in _LITERAL:
+            kinds = {type(a.value) for a in args if isinstance(a, ast.Constant)}
+            scalar = {int: "i", str: "s", bool: "b", float: "f", bytes: "Y"}
+            if len(kinds) == 1 and len(args) == len([a for a in args if isinstance(a, ast.Constant)]):
+                kind = next(iter(kinds))
+                if kind in scalar:
+                    return scalar[kind]
+            raise Refusal("UnsupportedTypingConstruct", f"{shown} mixes literal kinds")
+        if origin in _ASYNC_ITER:
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: async values cross in a later version")
+        if origin in _CALLABLE:
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: callbacks cross in a later version")
+        if origin in ("builtins.type", "typing.Type"):
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: classes as values are not in the type table")
+        if origin in _TUPLES:
+            if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
+                return ("T" if position == "return" else "L") + self._element(args[0], position, depth, node)
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: fixed tuples become records in a later version")
+        if origin in _LISTS and len(args) == 1:
+            return "L" + self._element(args[0], position, depth, node)
+        if origin in _SEQUENCES and len(args) >= 1:
+            return ("T" if position == "return" else "L") + self._element(args[0], position, depth, node)
+        if origin in _SETS and len(args) == 1:
+            elem = self._element(args[0], position, depth, node)
+            if elem not in "ifbs":
+                raise Refusal("UnsupportedTypingConstruct", f"{shown}: set elements must be scalars")
+            return "S" + elem
+        if origin in _DICTS and len(args) == 2:
+            key = self.map(args[0], position, depth + 1)
+            if key not in ("s", "i"):
+                raise Refusal("UnsupportedTypingConstruct", f"{shown}: map keys must be str or int")
+            return ("D" if key == "s" else "K") + self._element(args[1], position, depth, node)
+        raise Refusal("UnsupportedTypingConstruct", f"{shown} is not in the type table")
+
+    def _simple(self, node: ast.expr, position: str, depth: int) -> str:
         qual = self.qualify(node)
+        shown = ast.unparse(node)
         if qual is None:
-            raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(node)} is not a type")
+            raise Refusal("UnsupportedTypingConstruct", f"{shown} is not a type")
         if qual in _SCALARS:
             return _SCALARS[qual]
         if qual in _NONE:
@@ -265,35 +431,73 @@ class _Mapper:
             raise Refusal("UnsupportedTypingConstruct", f"{_ANYLIKE[qual]} cannot be typed in Mochi")
         if qual == "builtins.complex":
             raise Refusal("NoComplexType", "complex has no Mochi type")
-        if qual in _LISTS or qual in _DICTS:
-            raise Refusal("UnsupportedTypingConstruct", f"bare {ast.unparse(node)} has no element type")
-        if qual.startswith("builtins.") and qual[9:] not in dir(__builtins__) and qual[9:] not in _BUILTIN_NAMES:
-            raise Refusal("ForwardRef", f"{ast.unparse(node)} does not resolve to a known type")
-        raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(node)} ({qual}) is not in the type table yet")
+        if qual in _LISTS | _DICTS | _SETS | _SEQUENCES | _TUPLES:
+            raise Refusal("UnsupportedTypingConstruct", f"bare {shown} has no element type")
+        if qual.endswith((".Self", "typing.Self")) and self.self_class is not None:
+            return self.sv.class_handle(self.mod, self.self_class)
+        local = qual.rpartition(".")[2]
+        if qual.startswith(f"{self.mod.qualname}.") and local in self.mod.typevars:
+            return self._typevar(self.mod.typevars[local], position, depth)
+        found = self.sv.find_qualified(qual) if not qual.startswith("builtins.") else None
+        if found is not None:
+            defmod, defnode = found
+            if isinstance(defnode, ast.ClassDef):
+                # find_qualified only looks in this distribution and in the standard library's stubs
+                return self.sv.class_handle(defmod, defnode)
+            if local in defmod.typevars:
+                return _Mapper(self.sv, defmod).map(ast.Name(local), position, depth + 1)
+            if local in defmod.aliases:
+                return _Mapper(self.sv, defmod).map(defmod.aliases[local], position, depth + 1)
+        if qual.startswith("builtins.") and qual[9:] not in _BUILTIN_NAMES:
+            raise Refusal("ForwardRef", f"{shown} does not resolve to a known type")
+        if qual.startswith(("typing.", "typing_extensions.")):
+            name = qual.rpartition(".")[2]
+            if name in ("ParamSpec", "TypeVarTuple"):
+                raise Refusal(name, f"{shown}")
+            raise Refusal("UnsupportedTypingConstruct", f"{shown} is not in the type table")
+        raise Refusal("ForwardRef", f"{shown} ({qual}) does not resolve to a class of this distribution or the "
+                      "standard library")
 
-    def _value(self, desc: str, node: ast.expr) -> str:
+    def _typevar(self, call: ast.Call, position: str, depth: int) -> str:
+        kind = ast.unparse(call.func).rsplit(".", 1)[-1]
+        if kind in ("ParamSpec", "TypeVarTuple"):
+            raise Refusal(kind, f"{ast.unparse(call)}")
+        bound = next((k.value for k in call.keywords if k.arg == "bound"), None)
+        if bound is not None:
+            return self.map(bound, position, depth + 1)
+        if len(call.args) > 1:
+            return self._union(list(call.args[1:]), position, depth)
+        raise Refusal("UnsupportedTypingConstruct", f"unbounded {ast.unparse(call)}: list it under "
+                      "[python].monomorphise to instantiate it")
+
+    def _element(self, node: ast.expr, position: str, depth: int, whole: ast.expr) -> str:
+        desc = self.map(node, position, depth + 1)
         if desc == "n":
-            raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(node)}: None as an element type")
+            raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(whole)}: None as an element type")
         return desc
 
-    def _union(self, arms: list[ast.expr], depth: int) -> str:
-        mapped = []
+    def _union(self, arms: list[ast.expr], position: str, depth: int) -> str:
+        mapped: list[str] = []
         has_none = False
         for arm in arms:
-            desc = self.map(arm, depth + 1)
+            desc = self.map(arm, position, depth + 1)
             if desc == "n":
                 has_none = True
-            elif desc not in mapped:
+            elif desc.removeprefix("O") not in mapped:
                 mapped.append(desc.removeprefix("O"))
-        if len(mapped) == 1:
-            return ("O" if has_none else "") + mapped[0]
-        shown = " | ".join(ast.unparse(a) for a in arms)
+                has_none = has_none or desc.startswith("O")
         if not mapped:
             return "n"
+        if len(mapped) == 1:
+            return ("O" if has_none else "") + mapped[0]
+        if set(mapped) == {"i", "f"}:
+            return ("O" if has_none else "") + "f"  # int | float is a float (an int widens at the boundary)
+        shown = " | ".join(ast.unparse(a) for a in arms)
         raise Refusal("UnsupportedTypingConstruct", f"union {shown} becomes a sum type in a later version")
 
 
-_BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "list", "dict", "set", "tuple", "object"})
+_BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "bytearray", "list", "dict", "set", "frozenset",
+                            "tuple", "object", "type", "complex", "None", "memoryview", "range", "slice"})
 
 
 def _flatten_or(node: ast.expr) -> list[ast.expr]:
@@ -302,26 +506,22 @@ def _flatten_or(node: ast.expr) -> list[ast.expr]:
     return [node]
 
 
-def _doc(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    text = ast.get_docstring(fn) or ""
-    first = text.strip().split("\n\n", 1)[0]
+def _doc(node: ast.AST) -> str:
+    text = ast.get_docstring(node) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) else ""
+    first = (text or "").strip().split("\n\n", 1)[0]
     return " ".join(first.split())[:200]
 
 
-def _map_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: _Mapper, public_module: str,
-                  alias: str) -> Function:
-    if isinstance(fn, ast.AsyncFunctionDef):
-        raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
-    if fn.returns is None:
-        raise Refusal("UnsupportedTypingConstruct", "no return annotation")
-    ret = mapper.map(fn.returns)
+def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: _Mapper, skip_first: bool,
+            taken: set[str]) -> list[Param]:
     a = fn.args
     positional = [*a.posonlyargs, *a.args]
     defaults_from = len(positional) - len(a.defaults)
     params: list[Param] = []
-    taken: set[str] = set()
     dropped = False
     for i, arg in enumerate(positional):
+        if skip_first and i == 0:
+            continue
         required = i < defaults_from
         desc = _param_type(arg, mapper, required)
         posonly = i < len(a.posonlyargs)
@@ -338,11 +538,9 @@ def _map_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: _Mapper, p
         mname = mochi_safe(arg.arg, taken)
         taken.add(mname)
         params.append(Param(name=arg.arg, mochi_name=mname, type=desc, keyword=True, required=default is None))
-    if a.kwonlyargs and any(p.required and p.keyword for p in params) and any(
-            not p.required and not p.keyword for p in params):
+    if any(p.required and p.keyword for p in params) and any(not p.required for p in params):
         raise Refusal("UnsupportedTypingConstruct", "required keyword-only parameters after optional ones")
-    return Function(module=public_module, name=fn.name, mochi_name=f"{alias}_{fn.name}", params=tuple(params),
-                    ret=ret, doc=_doc(fn))
+    return params
 
 
 def _param_type(arg: ast.arg, mapper: _Mapper, required: bool) -> str | None:
@@ -350,7 +548,7 @@ def _param_type(arg: ast.arg, mapper: _Mapper, required: bool) -> str | None:
     try:
         if arg.annotation is None:
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} has no annotation")
-        desc = mapper.map(arg.annotation)
+        desc = mapper.map(arg.annotation, "param")
         if desc == "n":
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} is annotated None")
         return desc
@@ -360,65 +558,212 @@ def _param_type(arg: ast.arg, mapper: _Mapper, required: bool) -> str | None:
         return None
 
 
-def build_surface(root: Path, modules: list[str], dist: str, version: str, provenance: str) -> Surface:
-    """The translated functions and the skip report of the public surface of *modules* under *root*."""
+class _Builder:
+    """Collects the externs and skips of one distribution."""
+
+    def __init__(self, sv: _Surveyor, trio: bool) -> None:
+        self.sv = sv
+        self.trio = trio
+        self.functions: list[Function] = []
+        self.skipped: list[Skip] = []
+        self.used: set[str] = set()
+
+    def add(self, fn: Function) -> None:
+        name = mochi_safe(fn.mochi_name, self.used)
+        self.used.add(name)
+        self.functions.append(Function(module=fn.module, name=fn.name, mochi_name=name, params=fn.params,
+                                       ret=fn.ret, doc=fn.doc, kind=fn.kind))
+
+    def skip(self, item: str, exc: Refusal) -> None:
+        self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail))
+
+    def function(self, item: str, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str,
+                 path: str, mochi: str, kind: str = "call", owner: ast.ClassDef | None = None) -> None:
+        try:
+            if isinstance(node, ast.AsyncFunctionDef):
+                if self.trio:
+                    raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12)")
+                raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
+            if node.name in mod.overloaded:
+                raise Refusal("OverloadAmbiguity", "overloaded functions are resolved in a later version")
+            if node.returns is None and node.name != "__init__":
+                raise Refusal("UnsupportedTypingConstruct", "no return annotation")
+            mapper = _Mapper(self.sv, mod, owner)
+            decorators = _decorators(node)
+            taken: set[str] = set()
+            params: list[Param] = []
+            if kind in ("method", "getattr") and owner is not None:
+                taken.add("self")
+                params.append(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, owner),
+                                    keyword=False, required=True))
+            skip_first = owner is not None and ("staticmethod" not in decorators)
+            params += _params(node, mapper, skip_first, taken) if kind != "getattr" else []
+            if kind == "new" and owner is not None:
+                ret = self.sv.class_handle(mod, owner)
+            else:
+                ret = mapper.map(node.returns, "return") if node.returns is not None else "n"
+        except Refusal as exc:
+            self.skip(item, exc)
+            return
+        self.add(Function(module=module, name=path, mochi_name=mochi, params=tuple(params), ret=ret,
+                          doc=_doc(node) or item, kind=kind))
+
+    def klass(self, item: str, mod: _Module, node: ast.ClassDef, public_module: str, alias: str) -> None:
+        self.sv.class_handle(mod, node)
+        cname = node.name
+        members = self._members(mod, node, set())
+        init = members.pop("__init__", None)
+        if init is not None and isinstance(init[1], ast.FunctionDef | ast.AsyncFunctionDef):
+            self.function(f"{item}.__init__", init[0], init[1], mod.qualname, cname, f"{alias}_{cname}_new", "new",
+                          node)
+        elif "dataclass" in _decorators(node) or {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases} & {
+                "NamedTuple", "TypedDict"}:
+            self._field_constructor(item, mod, node, members, alias)
+        for name, (owner_mod, member, owner) in sorted(members.items()):
+            if name.startswith("_"):
+                continue
+            sub = f"{item}.{name}"
+            if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                decorators = _decorators(member)
+                if "property" in decorators or "cached_property" in decorators:
+                    self.function(sub, owner_mod, member, owner_mod.qualname, name, f"{alias}_{cname}_{name}",
+                                  "getattr", owner)
+                elif decorators & {"staticmethod", "classmethod"}:
+                    self.function(sub, owner_mod, member, mod.qualname, f"{cname}.{name}", f"{alias}_{cname}_{name}",
+                                  "call", owner)
+                else:
+                    self.function(sub, owner_mod, member, owner_mod.qualname, name, f"{alias}_{cname}_{name}",
+                                  "method", owner)
+            elif isinstance(member, ast.AnnAssign):
+                try:
+                    ret = _Mapper(self.sv, owner_mod, owner).map(member.annotation, "return")
+                    if ast.unparse(member.annotation).startswith(("ClassVar", "typing.ClassVar")):
+                        raise Refusal("UnsupportedTypingConstruct", "class variables are not instance attributes")
+                except Refusal as exc:
+                    self.skip(sub, exc)
+                    continue
+                self.add(Function(module=owner_mod.qualname, name=name, mochi_name=f"{alias}_{cname}_{name}",
+                                  params=(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, node),
+                                                keyword=False, required=True),),
+                                  ret=ret, doc=f"{item}.{name}", kind="getattr"))
+
+    def _field_constructor(self, item: str, mod: _Module, node: ast.ClassDef,
+                           members: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]], alias: str) -> None:
+        """The generated `__init__` of a dataclass, NamedTuple or TypedDict: its fields, in order."""
+        params: list[Param] = []
+        taken: set[str] = set()
+        keyword = False
+        try:
+            for name, (owner_mod, member, owner) in members.items():
+                if not isinstance(member, ast.AnnAssign) or ast.unparse(member.annotation).startswith(
+                        ("ClassVar", "typing.ClassVar")):
+                    continue
+                required = member.value is None
+                try:
+                    desc = _Mapper(self.sv, owner_mod, owner).map(member.annotation, "param")
+                except Refusal as exc:
+                    if required:
+                        raise Refusal(exc.reason, f"field {name!r}: {exc.detail}") from None
+                    keyword = True
+                    continue
+                mname = mochi_safe(name, taken)
+                taken.add(mname)
+                params.append(Param(name=name, mochi_name=mname, type=desc, keyword=keyword or not required,
+                                    required=required))
+        except Refusal as exc:
+            self.skip(f"{item}.__init__", exc)
+            return
+        self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new",
+                          params=tuple(params), ret=self.sv.class_handle(mod, node), doc=_doc(node) or item,
+                          kind="new"))
+
+    def _members(self, mod: _Module, node: ast.ClassDef, seen: set[str]
+                 ) -> dict[str, tuple[_Module, ast.stmt, ast.ClassDef]]:
+        """Members of *node* and of its bases in this distribution (the class's own win)."""
+        out: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]] = {}
+        key = f"{mod.qualname}.{node.name}"
+        if key in seen:
+            return out
+        seen.add(key)
+        for base in reversed(node.bases):
+            qual = _Mapper(self.sv, mod).qualify(base.value if isinstance(base, ast.Subscript) else base)
+            found = self.sv.find_qualified(qual) if qual and not qual.startswith("builtins.") else None
+            if found and isinstance(found[1], ast.ClassDef) and found[0].qualname.split(".")[0] in self.sv.tops:
+                out.update(self._members(found[0], found[1], seen))
+        overloaded = {n.name for n in node.body if isinstance(n, ast.FunctionDef) and "overload" in _decorators(n)}
+        for member in self.sv._flat(node.body):
+            if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                if member.name in overloaded:
+                    mod.overloaded.add(member.name)
+                out[member.name] = (mod, member, node)
+            elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
+                out[member.target.id] = (mod, member, node)
+        return out
+
+
+def build_surface(root: Path, modules: list[str], dist: str, version: str, provenance: str,
+                  python_version: tuple[int, int] = (3, 12), platform: str = "linux", trio: bool = False) -> Surface:
+    """The translated externs and the skip report of the public surface of *modules* under *root*."""
     if provenance == "none":
         return Surface(dist=dist, version=version, provenance=provenance,
-                       skipped=tuple(Skip(item=m, reason="NoStubs", detail="the wheel ships no py.typed marker; "
-                                          "the -stubs, typeshed and stubgen tiers arrive with a later version")
-                                     for m in modules))
-    cache: dict[str, _Module | None] = {}
-    functions: list[Function] = []
-    skipped: list[Skip] = []
-    used: set[str] = set()
+                       skipped=tuple(Skip(item=m, reason="NoStubs", detail="no stubs: the wheel ships no py.typed "
+                                          "marker and no stub distribution was found") for m in modules))
+    sv = _Surveyor(root, python_version, platform)
+    sv.tops = set(modules)
+    b = _Builder(sv, trio)
     for top in modules:
-        mod = _load(root, top, cache)
+        mod = sv.load(top)
         if mod is None:
-            skipped.append(Skip(item=top, reason="NoStubs", detail="no parsable stub document for the module"))
+            b.skipped.append(Skip(item=top, reason="NoStubs", detail="no parsable stub document for the module"))
             continue
         alias = mochi_safe(top)
-        names = mod.exports if mod.exports is not None else [
-            n for n in mod.defs if not n.startswith("_")] + [
-            local for local, qual in mod.imports.items()
-            if not local.startswith("_") and qual.split(".")[0] == top and _is_reexport(mod, local)]
+        names = mod.exports if mod.exports is not None else sorted(
+            {n for n in mod.defs if not n.startswith("_")}
+            | {local for local, qual in mod.imports.items()
+               if not local.startswith("_") and qual.split(".")[0] == top and _is_reexport(mod, local)}
+            | _star_names(sv, mod, top))
         for name in sorted(set(names)):
-            item = f"{top}.{name}"
-            target = _find_definition(root, mod, name, cache)
-            if target is None:
-                if name in mod.aliases or name.startswith("__"):
-                    continue
-                skipped.append(Skip(item=item, reason="ForwardRef", detail="the name does not resolve to a definition"))
-                continue
-            defmod, node = target
-            if isinstance(node, ast.ClassDef):
-                skipped.append(Skip(item=item, reason="UnsupportedTypingConstruct",
-                                    detail="classes become handles in a later version"))
-                continue
-            if isinstance(node, ast.AnnAssign):
-                skipped.append(Skip(item=item, reason="UnsupportedTypingConstruct",
-                                    detail="module constants become getters in a later version"))
-                continue
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            if node.name in defmod.overloaded:
-                skipped.append(Skip(item=item, reason="OverloadAmbiguity",
-                                    detail="overloaded functions are resolved in a later version"))
-                continue
-            try:
-                fn = _map_function(node, _Mapper(defmod), top, alias)
-            except Refusal as exc:
-                skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail))
-                continue
-            fn = Function(module=fn.module, name=fn.name, mochi_name=mochi_safe(fn.mochi_name, used),
-                          params=fn.params, ret=fn.ret, doc=fn.doc)
-            used.add(fn.mochi_name)
-            functions.append(fn)
+            _export(b, sv, mod, top, alias, name)
         for name in sorted(n for n in mod.defs if n.startswith("_") and not n.startswith("__")):
             if isinstance(mod.defs[name], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                skipped.append(Skip(item=f"{top}.{name}", reason="PrivateName", detail="leading underscore"))
+                b.skipped.append(Skip(item=f"{top}.{name}", reason="PrivateName", detail="leading underscore"))
     return Surface(dist=dist, version=version, provenance=provenance,
-                   functions=tuple(sorted(functions, key=lambda f: f.mochi_name)),
-                   skipped=tuple(sorted(skipped, key=lambda s: s.item)))
+                   functions=tuple(sorted(b.functions, key=lambda f: f.mochi_name)),
+                   skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes))
+
+
+def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name: str) -> None:
+    item = f"{top}.{name}"
+    target = sv.find(mod, name)
+    if target is None:
+        if name in mod.aliases or name.startswith("__") or sv.load(f"{top}.{name}") is not None:
+            return  # type aliases and submodules are not callables
+        b.skipped.append(Skip(item=item, reason="ForwardRef", detail="the name does not resolve to a definition"))
+        return
+    defmod, node = target
+    if isinstance(node, ast.ClassDef):
+        b.klass(item, defmod, node, top, alias)
+    elif isinstance(node, ast.AnnAssign):
+        try:
+            ret = _Mapper(sv, defmod).map(node.annotation, "return")
+        except Refusal as exc:
+            b.skip(item, exc)
+            return
+        b.add(Function(module=top, name=name, mochi_name=f"{alias}_{name}", params=(), ret=ret, doc=item,
+                       kind="constant"))
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        b.function(item, defmod, node, top, name, f"{alias}_{name}")
+
+
+def _star_names(sv: _Surveyor, mod: _Module, top: str) -> set[str]:
+    """Public names `from .x import *` brings in: x's `__all__`, else its public definitions."""
+    out: set[str] = set()
+    for star in mod.stars:
+        other = sv.load(star) if star.split(".")[0] == top else None
+        if other is not None:
+            out |= set(other.exports) if other.exports is not None else {
+                n for n in other.defs if not n.startswith("_")}
+    return out
 
 
 def _is_reexport(mod: _Module, local: str) -> bool:
@@ -431,20 +776,3 @@ def _is_reexport(mod: _Module, local: str) -> bool:
                 if (a.asname or a.name) == local:
                     return a.asname == a.name
     return False
-
-
-def _find_definition(root: Path, mod: _Module, name: str, cache: dict[str, _Module | None],
-                     depth: int = 0) -> tuple[_Module, ast.stmt] | None:
-    if name in mod.defs:
-        return mod, mod.defs[name]
-    if depth > 10 or name not in mod.imports:
-        return None
-    qual = mod.imports[name]
-    src_mod, _, src_name = qual.rpartition(".")
-    top = mod.qualname.split(".")[0]
-    if src_mod.split(".")[0] != top:
-        return None  # defined outside this distribution
-    other = _load(root, src_mod, cache)
-    if other is None:
-        return None
-    return _find_definition(root, other, src_name, cache, depth + 1)

@@ -1,16 +1,30 @@
 """The one type-descriptor encoding shared by the C runtime, the shim emitter and the re-export module.
 
 A descriptor is a prefix string: `i` int, `f` float, `b` bool, `s` str, `n` None (returns only),
-`L<x>` list of x, `D<x>` dict with str keys and x values, `O<x>` x or None. For example
-`list[dict[str, int | None]]` is `LDOi`. `wrappers/rt_check.c` walks the same grammar.
+`O<x>` x or None, `L<x>` list, `T<x>` any iterable Python returns (materialised into a list),
+`D<x>` dict with str keys, `K<x>` dict with int keys, `S<x>` set, `Y` bytes, and `H<n>;` a handle:
+an instance of the module's class number n. For example `list[dict[str, int | None]]` is `LDOi`.
+`wrappers/rt_convert.c` walks the same grammar.
 """
 
 from __future__ import annotations
 
-__all__ = ["MOCHI_SCALARS", "PY_SCALARS", "mochi_type", "python_type", "validate"]
+import re
 
-MOCHI_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "string"}
-PY_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "str", "n": "None"}
+__all__ = ["MOCHI_SCALARS", "PY_SCALARS", "handle", "handle_indexes", "mochi_type", "python_type", "validate"]
+
+MOCHI_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "string", "Y": "list<int>"}
+PY_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "str", "n": "None", "Y": "bytes"}
+_UNARY = "OLTDKS"
+_HANDLE = re.compile(r"H(\d+);")
+
+
+def handle(index: int) -> str:
+    return f"H{index};"
+
+
+def handle_indexes(desc: str) -> list[int]:
+    return [int(m[1]) for m in _HANDLE.finditer(desc)]
 
 
 def validate(desc: str) -> None:
@@ -23,10 +37,13 @@ def _end(desc: str, pos: int) -> int:
     if pos >= len(desc):
         raise ValueError(f"truncated type descriptor {desc!r}")
     c = desc[pos]
-    if c in "ifbsn":
+    if c in "ifbsnY":
         return pos + 1
-    if c in "LDO":
+    if c in _UNARY:
         return _end(desc, pos + 1)
+    m = _HANDLE.match(desc, pos)
+    if m:
+        return m.end()
     raise ValueError(f"unknown code {c!r} in type descriptor {desc!r}")
 
 
@@ -35,12 +52,18 @@ def mochi_type(desc: str) -> str:
     c, rest = desc[0], desc[1:]
     if c in MOCHI_SCALARS:
         return MOCHI_SCALARS[c]
-    if c == "L":
+    if c in "LT":
         return f"list<{mochi_type(rest)}>"
     if c == "D":
         return f"map<string, {mochi_type(rest)}>"
+    if c == "K":
+        return f"map<int, {mochi_type(rest)}>"
+    if c == "S":
+        return f"set<{mochi_type(rest)}>"
     if c == "O":
         return f"{mochi_type(rest)}?"
+    if c == "H":
+        return "value"
     raise ValueError(f"no Mochi type for descriptor {desc!r}")
 
 
@@ -51,8 +74,16 @@ def python_type(desc: str) -> str:
         return PY_SCALARS[c]
     if c == "L":
         return f"list[{python_type(rest)}]"
+    if c == "T":
+        return f"Iterable[{python_type(rest)}]"
     if c == "D":
         return f"dict[str, {python_type(rest)}]"
+    if c == "K":
+        return f"dict[int, {python_type(rest)}]"
+    if c == "S":
+        return f"set[{python_type(rest)}]"
     if c == "O":
         return f"{python_type(rest)} | None"
+    if c == "H":
+        return f"<handle {desc}>"
     raise ValueError(f"no Python type for descriptor {desc!r}")

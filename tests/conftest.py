@@ -19,6 +19,8 @@ EXTRA_WHEELS = {
     ("extrafix", "1.0"): ("extrafix", ('helperfix>=1; extra == "fast"',), ("fast",)),
     ("cyca", "1.0"): ("cyca", ("cycb",), ()),
     ("cycb", "1.0"): ("cycb", ("cyca",), ()),
+    ("richfix", "1.0"): ("richfix", (), ()),
+    ("triofix", "1.0"): ("triofix", (), ()),
 }
 
 

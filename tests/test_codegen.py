@@ -24,7 +24,7 @@ UPDATE = os.environ.get("MOCHI_UPDATE_GOLDEN") == "1"
 
 
 def _generated(dist: str) -> dict[str, str]:
-    surface = build_surface(PACKAGES / dist, [dist], dist, "1.0", "py.typed")
+    surface = build_surface(PACKAGES / dist, [dist], dist, "1.0", "py.typed", (3, 11))
     files = render_all(surface, (3, 11), strict_returns=True)
     job = WrapperJob(dist=dist, module=module_name(dist), c_source=Path(f"/gen/{module_name(dist)}.c"),
                      dest_dir=Path("/out"))

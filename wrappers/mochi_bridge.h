@@ -6,7 +6,9 @@
  * Python function, and checks and copies the return value (R3).
  *
  * Type descriptors are prefix strings shared with tasks/typedesc.py:
- *   i int, f float, b bool, s str, n None (returns only), L<x> list, D<x> dict[str, x], O<x> x | None.
+ *   i int, f float, b bool, s str, n None (returns only), O<x> x | None,
+ *   L<x> list, T<x> any iterable Python returns (materialised), D<x> dict[str, x], K<x> dict[int, x],
+ *   S<x> set, Y bytes (a list of ints 0..255 on the Mochi side), H<n>; a handle: an instance of class n.
  *
  * Limited API only: define Py_LIMITED_API (the project's requires-python floor, at least 3.11)
  * before including this header. Every symbol here is hidden, so many wrappers can be loaded into
@@ -44,16 +46,30 @@ typedef struct {
     int flags;
 } mb_param;
 
+/* What calling an extern does. */
+#define MB_CALL 0     /* call py_module.py_name (a dotted path: functions, class and static methods) */
+#define MB_NEW 1      /* call the class py_module.py_name: a constructor */
+#define MB_METHOD 2   /* the first argument is a handle: call its attribute py_name */
+#define MB_GETATTR 3  /* the first argument is a handle: return its attribute py_name (properties, fields) */
+#define MB_CONSTANT 4 /* return py_module.py_name itself (a module constant) */
+
 /* One wrapped function. */
 typedef struct {
     const char *mochi_name; /* attribute name and Mochi extern name */
     const char *py_module;  /* module imported on first call */
-    const char *py_name;    /* attribute of py_module to call */
+    const char *py_name;    /* attribute path in py_module, or the attribute of the handle */
+    int kind;               /* MB_CALL, MB_NEW, ... */
     const mb_param *params;
     int nparams;
     const char *ret;        /* type descriptor; "n" for no return value */
     const char *ret_mochi;  /* Mochi spelling of the return type */
 } mb_function;
+
+/* A class whose instances cross as handles: the isinstance check of H<n>; descriptors. */
+typedef struct {
+    const char *py_module;
+    const char *py_name; /* attribute path of the class in py_module */
+} mb_class;
 
 /* One generated module. */
 typedef struct {
@@ -61,6 +77,8 @@ typedef struct {
     const char *version;
     const mb_function *functions;
     int nfunctions;
+    const mb_class *classes;
+    int nclasses;
     int strict_returns; /* 0: return values pass through unchecked ([python].strict-return-types) */
 } mb_module_spec;
 
@@ -71,7 +89,14 @@ typedef struct {
     PyObject *mismatch_type; /* PythonTypeMismatch(TypeError) */
     PyObject *error_type;    /* MochiBridgeError(Exception) */
     PyObject *targets;       /* list: the resolved Python callables, None until first call */
+    PyObject *classes;       /* list: the resolved handle classes, None until first use */
 } mb_state;
+
+/* Conversion context: the module state (for handle classes) and the direction. */
+typedef struct {
+    mb_state *st;
+    int to_python; /* 1: Mochi value -> Python argument; 0: Python return -> Mochi value */
+} mb_ctx;
 
 /* Py_mod_exec body: builds the state, the exception types and one extern per descriptor. */
 MB_HIDDEN int mb_module_exec(PyObject *module, const mb_module_spec *spec);
@@ -80,10 +105,14 @@ MB_HIDDEN int mb_module_traverse(PyObject *module, visitproc visit, void *arg);
 MB_HIDDEN int mb_module_clear(PyObject *module);
 MB_HIDDEN void mb_module_free(void *module);
 
-/* Check *value* against descriptor *desc* and return a new, converted reference (lists and dicts
+/* Check *value* against descriptor *desc* and return a new, converted reference (containers
  * copied, ints widened to float where a float is declared). On a type mismatch returns NULL with
- * no exception set and *bad / *where describing the offending element; on any other failure
- * returns NULL with an exception set. */
-MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, PyObject **bad, PyObject **where);
+ * no exception set, *bad a new reference to the offending value and *where its path; on any other
+ * failure returns NULL with an exception set. */
+MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
+                               PyObject **where);
+
+/* The class of handle descriptor H<index>; (imported on first use), as a new reference. */
+MB_HIDDEN PyObject *mb_resolve_class(mb_state *st, int index);
 
 #endif /* MOCHI_BRIDGE_H */

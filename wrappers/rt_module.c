@@ -20,30 +20,53 @@ static mb_state *state_of(PyObject *module)
     return (mb_state *)PyModule_GetState(module);
 }
 
-static PyObject *resolve_target(mb_state *st, int index)
+/* getattr along a dotted path ("Class.method") from an imported module; a new reference. */
+static PyObject *import_path(const char *module, const char *path)
 {
-    PyObject *target = PyList_GetItem(st->targets, index);
-    if (target == NULL) {
+    PyObject *obj = PyImport_ImportModule(module);
+    const char *part = path;
+    while (obj != NULL && part != NULL && *part) {
+        const char *dot = strchr(part, '.');
+        size_t len = dot ? (size_t)(dot - part) : strlen(part);
+        PyObject *name = PyUnicode_FromStringAndSize(part, (Py_ssize_t)len);
+        PyObject *next = name ? PyObject_GetAttr(obj, name) : NULL;
+        Py_XDECREF(name);
+        Py_DECREF(obj);
+        obj = next;
+        part = dot ? dot + 1 : NULL;
+    }
+    return obj;
+}
+
+/* The item *index* of a lazily filled list; resolved with import_path on first use. */
+static PyObject *cached_path(PyObject *cache, int index, const char *module, const char *path)
+{
+    PyObject *found = PyList_GetItem(cache, index);
+    if (found == NULL) {
         return NULL;
     }
-    if (target != Py_None) {
-        return Py_NewRef(target);
+    if (found != Py_None) {
+        return Py_NewRef(found);
     }
-    const mb_function *fn = &st->spec->functions[index];
-    PyObject *mod = PyImport_ImportModule(fn->py_module);
-    if (mod == NULL) {
+    found = import_path(module, path);
+    if (found == NULL) {
         return NULL;
     }
-    target = PyObject_GetAttrString(mod, fn->py_name);
-    Py_DECREF(mod);
-    if (target == NULL) {
+    if (PyList_SetItem(cache, index, Py_NewRef(found)) < 0) { /* steals one reference */
+        Py_DECREF(found);
         return NULL;
     }
-    if (PyList_SetItem(st->targets, index, Py_NewRef(target)) < 0) { /* steals one reference */
-        Py_DECREF(target);
+    return found;
+}
+
+PyObject *mb_resolve_class(mb_state *st, int index)
+{
+    if (index < 0 || index >= st->spec->nclasses) {
+        PyErr_Format(PyExc_SystemError, "mochi_bridge: handle class %d out of range", index);
         return NULL;
     }
-    return target;
+    const mb_class *cls = &st->spec->classes[index];
+    return cached_path(st->classes, index, cls->py_module, cls->py_name);
 }
 
 static void raise_mismatch(PyObject *exc_type, const mb_function *fn, const char *what, const char *expected,
@@ -64,9 +87,72 @@ static void raise_mismatch(PyObject *exc_type, const mb_function *fn, const char
     Py_DECREF(actual);
 }
 
-static PyObject *extern_call(PyObject *self, PyObject *args, PyObject *kwargs)
+/* Convert the arguments: handles for methods and getters go to *self, the rest to *pos / *kw. */
+static int bind_args(mb_state *st, const mb_function *fn, PyObject *args, Py_ssize_t n, PyObject **self,
+                     PyObject **pos, PyObject **kw)
 {
-    mb_extern *ex = (mb_extern *)self;
+    mb_ctx ctx = {st, 1};
+    int has_self = fn->kind == MB_METHOD || fn->kind == MB_GETATTR;
+    Py_ssize_t npos = 0;
+    for (Py_ssize_t i = has_self; i < n; i++) {
+        npos += !(fn->params[i].flags & MB_PARAM_KEYWORD);
+    }
+    if ((*pos = PyTuple_New(npos)) == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0, j = 0; i < n; i++) {
+        const mb_param *p = &fn->params[i];
+        PyObject *bad = NULL, *where = NULL;
+        PyObject *conv = mb_convert(PyTuple_GetItem(args, i), p->type, &ctx, &bad, &where);
+        if (conv == NULL) {
+            if (!PyErr_Occurred() && bad != NULL) {
+                char what[160];
+                snprintf(what, sizeof what, "parameter '%s'", p->mochi_name);
+                raise_mismatch(PyExc_TypeError, fn, what, p->mochi_type, bad, where);
+            }
+            Py_XDECREF(bad);
+            Py_XDECREF(where);
+            return -1;
+        }
+        if (has_self && i == 0) {
+            *self = conv;
+        }
+        else if (p->flags & MB_PARAM_KEYWORD) {
+            if (*kw == NULL && (*kw = PyDict_New()) == NULL) {
+                Py_DECREF(conv);
+                return -1;
+            }
+            int rc = PyDict_SetItemString(*kw, p->name, conv);
+            Py_DECREF(conv);
+            if (rc < 0) {
+                return -1;
+            }
+        }
+        else if (PyTuple_SetItem(*pos, j++, conv) < 0) { /* steals conv */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject *self, PyObject *pos, PyObject *kw)
+{
+    if (fn->kind == MB_GETATTR) {
+        return PyObject_GetAttrString(self, fn->py_name);
+    }
+    PyObject *target = fn->kind == MB_METHOD ? PyObject_GetAttrString(self, fn->py_name)
+                                             : cached_path(st->targets, index, fn->py_module, fn->py_name);
+    if (target == NULL || fn->kind == MB_CONSTANT) {
+        return target;
+    }
+    PyObject *result = PyObject_Call(target, pos, kw);
+    Py_DECREF(target);
+    return result;
+}
+
+static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwargs)
+{
+    mb_extern *ex = (mb_extern *)self_obj;
     mb_state *st = state_of(ex->module);
     if (st == NULL) {
         return NULL;
@@ -80,53 +166,20 @@ static PyObject *extern_call(PyObject *self, PyObject *args, PyObject *kwargs)
     if (n < 0) {
         return NULL;
     }
-    int required = 0, npos = 0;
+    int required = 0;
     for (int i = 0; i < fn->nparams; i++) {
         required += (fn->params[i].flags & MB_PARAM_REQUIRED) != 0;
-        npos += i < n && !(fn->params[i].flags & MB_PARAM_KEYWORD);
     }
     if (n < required || n > fn->nparams) {
         PyErr_Format(PyExc_TypeError, "%s() takes %d to %d arguments (%zd given)", fn->mochi_name, required,
                      fn->nparams, n);
         return NULL;
     }
-    PyObject *target = NULL, *pos = NULL, *kw = NULL, *result = NULL, *out = NULL, *where = NULL;
-    pos = PyTuple_New(npos);
-    if (pos == NULL) {
+    PyObject *self = NULL, *pos = NULL, *kw = NULL, *result = NULL, *out = NULL;
+    if (bind_args(st, fn, args, n, &self, &pos, &kw) < 0) {
         goto done;
     }
-    for (Py_ssize_t i = 0, j = 0; i < n; i++) {
-        const mb_param *p = &fn->params[i];
-        PyObject *bad = NULL;
-        PyObject *conv = mb_convert(PyTuple_GetItem(args, i), p->type, &bad, &where);
-        if (conv == NULL) {
-            if (!PyErr_Occurred()) {
-                char what[160];
-                snprintf(what, sizeof what, "parameter '%s'", p->mochi_name);
-                raise_mismatch(PyExc_TypeError, fn, what, p->mochi_type, bad, where);
-            }
-            goto done;
-        }
-        if (p->flags & MB_PARAM_KEYWORD) {
-            if (kw == NULL && (kw = PyDict_New()) == NULL) {
-                Py_DECREF(conv);
-                goto done;
-            }
-            int rc = PyDict_SetItemString(kw, p->name, conv);
-            Py_DECREF(conv);
-            if (rc < 0) {
-                goto done;
-            }
-        }
-        else if (PyTuple_SetItem(pos, j++, conv) < 0) { /* steals conv */
-            goto done;
-        }
-    }
-    target = resolve_target(st, ex->index);
-    if (target == NULL) {
-        goto done;
-    }
-    result = PyObject_Call(target, pos, kw);
+    result = invoke(st, ex->index, fn, self, pos, kw);
     if (result == NULL) {
         goto done;
     }
@@ -134,17 +187,19 @@ static PyObject *extern_call(PyObject *self, PyObject *args, PyObject *kwargs)
         out = fn->ret[0] == 'n' ? Py_NewRef(Py_None) : Py_NewRef(result);
         goto done;
     }
-    PyObject *bad = NULL;
-    out = mb_convert(result, fn->ret, &bad, &where);
-    if (out == NULL && !PyErr_Occurred()) {
+    mb_ctx ctx = {st, 0};
+    PyObject *bad = NULL, *where = NULL;
+    out = mb_convert(result, fn->ret, &ctx, &bad, &where);
+    if (out == NULL && !PyErr_Occurred() && bad != NULL) {
         raise_mismatch(st->mismatch_type, fn, "return value", fn->ret_mochi, bad, where);
     }
-done:
+    Py_XDECREF(bad);
     Py_XDECREF(where);
+done:
     Py_XDECREF(result);
-    Py_XDECREF(target);
     Py_XDECREF(kw);
     Py_XDECREF(pos);
+    Py_XDECREF(self);
     return out;
 }
 
@@ -267,6 +322,17 @@ done:
     return rc;
 }
 
+static PyObject *none_list(int n)
+{
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list != NULL && i < n; i++) {
+        if (PyList_SetItem(list, i, Py_NewRef(Py_None)) < 0) {
+            Py_CLEAR(list);
+        }
+    }
+    return list;
+}
+
 int mb_module_exec(PyObject *module, const mb_module_spec *spec)
 {
     mb_state *st = state_of(module);
@@ -287,14 +353,10 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
     if (st->extern_type == NULL) {
         return -1;
     }
-    st->targets = PyList_New(spec->nfunctions);
-    if (st->targets == NULL) {
+    st->targets = none_list(spec->nfunctions);
+    st->classes = none_list(spec->nclasses);
+    if (st->targets == NULL || st->classes == NULL) {
         return -1;
-    }
-    for (int i = 0; i < spec->nfunctions; i++) {
-        if (PyList_SetItem(st->targets, i, Py_NewRef(Py_None)) < 0) {
-            return -1;
-        }
     }
     if (PyModule_AddStringConstant(module, "__mochi_dist__", spec->dist) < 0 ||
         PyModule_AddStringConstant(module, "__mochi_version__", spec->version) < 0) {
@@ -316,6 +378,7 @@ int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mismatch_type);
     Py_VISIT(st->error_type);
     Py_VISIT(st->targets);
+    Py_VISIT(st->classes);
     return 0;
 }
 
@@ -329,6 +392,7 @@ int mb_module_clear(PyObject *module)
     Py_CLEAR(st->mismatch_type);
     Py_CLEAR(st->error_type);
     Py_CLEAR(st->targets);
+    Py_CLEAR(st->classes);
     return 0;
 }
 

@@ -3,6 +3,9 @@
 #define Py_LIMITED_API 0x030b0000 /* the project's requires-python floor: one build for every later minor */
 #include "mochi_bridge.h"
 
+static const mb_param params_typedfix_Box_new[] = {
+    {"v", "v", "i", "int", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_add[] = {
     {"a", "a", "i", "int", MB_PARAM_REQUIRED},
     {"b", "b", "i", "int", MB_PARAM_REQUIRED},
@@ -56,25 +59,32 @@ static const mb_param params_typedfix_words[] = {
 };
 
 static const mb_function functions[] = {
-    {"typedfix_add", "typedfix", "add", params_typedfix_add, 2, "i", "int"},
-    {"typedfix_counts", "typedfix", "counts", params_typedfix_counts, 1, "Di", "map<string, int>"},
-    {"typedfix_first_or_none", "typedfix", "first_or_none", params_typedfix_first_or_none, 1, "Oi", "int?"},
-    {"typedfix_greet", "typedfix", "greet", params_typedfix_greet, 2, "s", "string"},
-    {"typedfix_is_even", "typedfix", "is_even", params_typedfix_is_even, 1, "b", "bool"},
-    {"typedfix_join", "typedfix", "join", params_typedfix_join, 3, "s", "string"},
-    {"typedfix_lengths", "typedfix", "lengths", params_typedfix_lengths, 1, "Di", "map<string, int>"},
-    {"typedfix_maybe_len", "typedfix", "maybe_len", params_typedfix_maybe_len, 1, "Oi", "int?"},
-    {"typedfix_nested", "typedfix", "nested", params_typedfix_nested, 1, "LDLi", "list<map<string, list<int>>>"},
-    {"typedfix_nothing", "typedfix", "nothing", params_typedfix_nothing, 1, "n", "unit"},
-    {"typedfix_scale", "typedfix", "scale", params_typedfix_scale, 2, "f", "float"},
-    {"typedfix_shout", "typedfix", "shout", params_typedfix_shout, 1, "s", "string"},
-    {"typedfix_total", "typedfix", "total", params_typedfix_total, 1, "f", "float"},
-    {"typedfix_with_kwonly", "typedfix", "with_kwonly", params_typedfix_with_kwonly, 2, "i", "int"},
-    {"typedfix_words", "typedfix", "words", params_typedfix_words, 1, "Ls", "list<string>"},
+    {"typedfix_Box_new", "typedfix", "Box", MB_NEW, params_typedfix_Box_new, 1, "H0;", "value"},
+    {"typedfix_LIMIT", "typedfix", "LIMIT", MB_CONSTANT, NULL, 0, "i", "int"},
+    {"typedfix_add", "typedfix", "add", MB_CALL, params_typedfix_add, 2, "i", "int"},
+    {"typedfix_counts", "typedfix", "counts", MB_CALL, params_typedfix_counts, 1, "Di", "map<string, int>"},
+    {"typedfix_first_or_none", "typedfix", "first_or_none", MB_CALL, params_typedfix_first_or_none, 1, "Oi", "int?"},
+    {"typedfix_greet", "typedfix", "greet", MB_CALL, params_typedfix_greet, 2, "s", "string"},
+    {"typedfix_is_even", "typedfix", "is_even", MB_CALL, params_typedfix_is_even, 1, "b", "bool"},
+    {"typedfix_join", "typedfix", "join", MB_CALL, params_typedfix_join, 3, "s", "string"},
+    {"typedfix_lengths", "typedfix", "lengths", MB_CALL, params_typedfix_lengths, 1, "Di", "map<string, int>"},
+    {"typedfix_maybe_len", "typedfix", "maybe_len", MB_CALL, params_typedfix_maybe_len, 1, "Oi", "int?"},
+    {"typedfix_nested", "typedfix", "nested", MB_CALL, params_typedfix_nested, 1, "LDLi", "list<map<string, list<int>>>"},
+    {"typedfix_nothing", "typedfix", "nothing", MB_CALL, params_typedfix_nothing, 1, "n", "unit"},
+    {"typedfix_scale", "typedfix", "scale", MB_CALL, params_typedfix_scale, 2, "f", "float"},
+    {"typedfix_shout", "typedfix", "shout", MB_CALL, params_typedfix_shout, 1, "s", "string"},
+    {"typedfix_total", "typedfix", "total", MB_CALL, params_typedfix_total, 1, "f", "float"},
+    {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, params_typedfix_with_kwonly, 2, "i", "int"},
+    {"typedfix_words", "typedfix", "words", MB_CALL, params_typedfix_words, 1, "Ls", "list<string>"},
+};
+
+static const mb_class classes[] = {
+    {"typedfix", "Box"},
 };
 
 static const mb_module_spec spec = {
-    "typedfix", "1.0", functions, 15, 1,
+    "typedfix", "1.0", functions, 17,
+    classes, 1, 1,
 };
 
 static int exec_module(PyObject *module)

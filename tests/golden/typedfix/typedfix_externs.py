@@ -2,6 +2,8 @@
 """Mochi Python-target sidecar for typedfix 1.0: re-exports the checked externs."""
 
 from _mochi_typedfix import MochiBridgeError, PythonTypeMismatch
+from _mochi_typedfix import typedfix_Box_new
+from _mochi_typedfix import typedfix_LIMIT
 from _mochi_typedfix import typedfix_add
 from _mochi_typedfix import typedfix_counts
 from _mochi_typedfix import typedfix_first_or_none
@@ -21,6 +23,8 @@ from _mochi_typedfix import typedfix_words
 __all__ = [
     "MochiBridgeError",
     "PythonTypeMismatch",
+    "typedfix_Box_new",
+    "typedfix_LIMIT",
     "typedfix_add",
     "typedfix_counts",
     "typedfix_first_or_none",
