@@ -30,9 +30,9 @@ from .lockfile import (
 )
 from .manifest import load_manifest
 from .resolve import resolve
+from .scan import uses_trio
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
-from .scan import uses_trio
 from .stubs import extract_stubs
 from .surface import Surface, build_surface
 
