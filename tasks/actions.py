@@ -33,7 +33,7 @@ from .resolve import resolve
 from .scan import uses_trio
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
-from .stubs import extract_stubs
+from .stubs import StubSource, stub_ladder
 from .surface import Surface, build_surface
 
 __all__ = [
@@ -93,6 +93,7 @@ def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     deps = {d.name: d for d in manifest.dependencies}
     locked_sha = {e.name: e.wheel_sha256 for e in locked if e.source_kind == "index"}
     locked_version = {e.name: e.version for e in locked}
+    locked_stub = {e.name: e.stub_distribution for e in locked}
     out = []
     for p in pins:
         dep = deps.get(p.name)
@@ -100,7 +101,8 @@ def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
                     "requested": dep.fingerprint if dep else "", "markers": dep.markers if dep else "",
                     # PEP 592: a yanked file may be used only when the version is pinned exactly
                     "allow_yanked": bool(dep and dep.specifier.startswith(("==", "===")) and "," not in dep.specifier),
-                    "locked_sha256": locked_sha.get(p.name, "") if locked_version.get(p.name) == p.version else ""})
+                    "locked_sha256": locked_sha.get(p.name, "") if locked_version.get(p.name) == p.version else "",
+                    "locked_stub_dist": locked_stub.get(p.name, "") if locked_version.get(p.name) == p.version else ""})
     _write_json(root / ".mochi" / "resolve.json", {"resolver": resolver, "pins": out})
     print(f"resolved {len(pins)} packages with {resolver}")
     return {"pins": len(pins), "resolver": resolver}
@@ -131,10 +133,18 @@ def act_fetch(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     return {"filename": fetched.filename, "bytes": fetched.size}
 
 
-def act_stubs(ctx: Ctx, name: str) -> dict[str, Any] | TaskFailed:
-    out = _deps_dir(ctx, name)
+def stub_source(ctx: Ctx, cache: Path | None = None) -> StubSource:
+    target = _target(ctx)
+    return StubSource(indexes=list(ctx["indexes"]), accepted=target_tags(target), python_version=target.version_str,
+                      cache=cache or Path(ctx["cache"]))
+
+
+def act_stubs(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+    out = _deps_dir(ctx, pin["name"])
+    fetched = read_json(out / "fetch.json")
     try:
-        stubs = extract_stubs(Path(read_json(out / "fetch.json")["path"]), out / "stubs")
+        stubs = stub_ladder(Path(fetched["path"]), out / "stubs", fetched["version"], stub_source(ctx),
+                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], pin.get("locked_stub_dist", ""))
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "stubs.json", stubs.to_dict())
@@ -147,7 +157,7 @@ def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
     fetched = read_json(out / "fetch.json")
     surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
                             tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"],
-                            uses_trio(Path(fetched["path"])))
+                            uses_trio(Path(fetched["path"])), stubs.get("problems", {}))
     _write_json(out / "surface.json", surface.to_dict())
     return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
 
@@ -220,7 +230,8 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
             wheel_filename=fetched["filename"], wheel_url=fetched["url"], wheel_size=fetched["size"],
             wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
-            stub_sha256=stubs.get("sha256", ""), wrapper_sha256=codegen.get("wrapper-sha256", ""),
+            stub_sha256=stubs.get("sha256", ""), stub_distribution=stubs.get("stub_dist", ""),
+            wrapper_sha256=codegen.get("wrapper-sha256", ""),
             extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
                                                    tuple(ctx["python_version"]))),

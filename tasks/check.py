@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .actions import stub_source
 from .cache import digest_file, wheel_path
 from .codegen import render_all
 from .errors import BridgeError
@@ -23,7 +24,7 @@ from .index import fetch_project, open_url
 from .lockfile import LockEntry, read_lock, render_pylock
 from .manifest import load_manifest
 from .scan import uses_trio
-from .stubs import extract_stubs
+from .stubs import stub_ladder
 from .surface import build_surface
 
 __all__ = ["Drift", "check_project", "format_drifts"]
@@ -121,11 +122,16 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
         _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
     if not entry.direct or not wheel_ok:
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
-    stubs = extract_stubs(wheel, scratch / "stubs")
+    try:
+        stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
+                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], entry.stub_distribution)
+    except BridgeError as exc:
+        return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, f"unavailable: {exc.message}")]
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
     surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
-                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], uses_trio(wheel))
+                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], uses_trio(wheel),
+                            stubs.problems)
     files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
     _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
     return drifts

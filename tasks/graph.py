@@ -65,6 +65,8 @@ class Context:
     cache: str
     build_dir: str
     strict_returns: bool
+    stubgen_fallback: str
+    stubgen_inspect: bool
 
     def as_args(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +92,8 @@ def detect_context(root: Path, write_state: bool = True) -> Context:
                    gil_disabled=target.gil_disabled, abi_floor=floor, requires_python=py.requires_python,
                    marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
                    cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
-                   strict_returns=py.strict_return_types)
+                   strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
+                   stubgen_inspect=py.stubgen_inspect)
 
 
 class Blake3Checker(FileChangedChecker):  # type: ignore[misc]
@@ -167,10 +170,11 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Copy each direct dependency's typed documents (PEP 561) out of its wheel."""
         for pin in direct():
             d = deps_dir(pin["name"])
-            yield {"basename": "stubs", "name": pin["name"], "actions": [(act_stubs, [args, pin["name"]])],
+            yield {"basename": "stubs", "name": pin["name"], "actions": [(act_stubs, [args, pin])],
                    "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
                    "task_dep": [f"fetch:{pin['name']}"],
-                   "uptodate": [config_changed(tool)]}
+                   "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect],
+                                                "stub_dist": pin.get("locked_stub_dist", "")})]}
 
     def surface_tasks() -> Iterator[dict[str, Any]]:
         """Map each direct dependency's public surface through the closed type table."""

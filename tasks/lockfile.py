@@ -57,6 +57,8 @@ class LockEntry:
     pypi_simple_sha256: str
     stub_provenance: str
     stub_sha256: str
+    stub_distribution: str
+    """The `-stubs` or `types-*` wheel the stubs came from (tiers 2 and 3), as `project filename`."""
     wrapper_sha256: str
     extras: tuple[str, ...]
     dependencies: tuple[str, ...]
@@ -113,7 +115,8 @@ def render_mochi_lock(entries: list[LockEntry], requires_python: str) -> str:
             ("source", _source(e)), ("wheel-filename", e.wheel_filename), ("wheel-url", e.wheel_url),
             ("wheel-size", e.wheel_size), ("wheel-blake3", e.wheel_blake3), ("wheel-sha256", e.wheel_sha256),
             ("pypi-simple-sha256", e.pypi_simple_sha256), ("stub-provenance", e.stub_provenance),
-            ("stub-sha256", e.stub_sha256), ("wrapper-sha256", e.wrapper_sha256), ("extras", _array(e.extras)),
+            ("stub-sha256", e.stub_sha256), ("stub-distribution", e.stub_distribution),
+            ("wrapper-sha256", e.wrapper_sha256), ("extras", _array(e.extras)),
             ("dependencies", _array(e.dependencies)), ("markers", e.markers),
             ("translated", e.translated), ("skipped", e.skipped),
         ):
@@ -149,7 +152,8 @@ def read_lock(path: Path) -> list[LockEntry]:
                 commit=src.get("commit", ""), wheel_filename=pkg["wheel-filename"], wheel_url=pkg["wheel-url"],
                 wheel_size=pkg["wheel-size"], wheel_blake3=pkg["wheel-blake3"], wheel_sha256=pkg["wheel-sha256"],
                 pypi_simple_sha256=pkg["pypi-simple-sha256"], stub_provenance=pkg["stub-provenance"],
-                stub_sha256=pkg["stub-sha256"], wrapper_sha256=pkg["wrapper-sha256"], extras=tuple(pkg["extras"]),
+                stub_sha256=pkg["stub-sha256"], stub_distribution=pkg["stub-distribution"],
+                wrapper_sha256=pkg["wrapper-sha256"], extras=tuple(pkg["extras"]),
                 dependencies=tuple(pkg["dependencies"]), markers=pkg["markers"], translated=pkg["translated"],
                 skipped=pkg["skipped"]))
         except (KeyError, TypeError) as exc:

@@ -702,8 +702,16 @@ class _Builder:
 
 
 def build_surface(root: Path, modules: list[str], dist: str, version: str, provenance: str,
-                  python_version: tuple[int, int] = (3, 12), platform: str = "linux", trio: bool = False) -> Surface:
-    """The translated externs and the skip report of the public surface of *modules* under *root*."""
+                  python_version: tuple[int, int] = (3, 12), platform: str = "linux", trio: bool = False,
+                  problems: dict[str, list[str]] | None = None) -> Surface:
+    """The translated externs and the skip report of the public surface of *modules* under *root*.
+
+    *problems* maps modules the stub ladder could not type to their (skip reason, detail).
+    """
+    problems = problems or {}
+    if provenance == "none" and problems:
+        return Surface(dist=dist, version=version, provenance=provenance,
+                       skipped=tuple(Skip(item=m, reason=r[0], detail=r[1]) for m, r in sorted(problems.items())))
     if provenance == "none":
         return Surface(dist=dist, version=version, provenance=provenance,
                        skipped=tuple(Skip(item=m, reason="NoStubs", detail="no stubs: the wheel ships no py.typed "
@@ -712,6 +720,9 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
     sv.tops = set(modules)
     b = _Builder(sv, trio)
     for top in modules:
+        if top in problems:
+            b.skipped.append(Skip(item=top, reason=problems[top][0], detail=problems[top][1]))
+            continue
         mod = sv.load(top)
         if mod is None:
             b.skipped.append(Skip(item=top, reason="NoStubs", detail="no parsable stub document for the module"))

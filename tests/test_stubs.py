@@ -1,0 +1,118 @@
+"""The stub ladder: py.typed (and partial), <name>-stubs, typeshed types-*, stubgen in its sandbox, and deny."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import FixtureIndex, build_wheel, fixture_index, package_files, run_cli
+
+STUB_INIT = b"def double(x: int) -> int: ...\ndef label(name: str, excited: bool = ...) -> str: ...\n"
+
+
+@pytest.fixture(scope="module")
+def stub_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureIndex]:
+    out = tmp_path_factory.mktemp("stubwheels")
+    wheels = [
+        build_wheel(out, "untypedfix", "1.2.0", {"untypedfix/__init__.py": b"def double(x):\n    return 2 * x\n"}),
+        build_wheel(out, "untypedfix-stubs", "1.2.3", {"untypedfix-stubs/__init__.pyi": STUB_INIT}),
+        build_wheel(out, "untypedfix-stubs", "9.0", {"untypedfix-stubs/__init__.pyi": b"def other() -> int: ...\n"}),
+        build_wheel(out, "six", "1.16.0", {"six.py": b"def ensure_str(s, encoding='utf-8'):\n    return s\n"}),
+        build_wheel(out, "types-six", "1.16.21.20241105", {
+            "six-stubs/__init__.pyi": b"def ensure_str(s: str, encoding: str = ...) -> str: ...\n",
+            "six-stubs/METADATA.toml": b'version = "1.16.*"\n'}),
+        build_wheel(out, "partialfix", "1.0", {
+            "partialfix/__init__.py": b"def inline_one(x: int) -> int:\n    return x\n",
+            "partialfix/extra.py": b"def more(x: int) -> int:\n    return x\n",
+            "partialfix/py.typed": b"partial\n"}),
+        build_wheel(out, "partialfix-stubs", "1.0", {"partialfix-stubs/__init__.pyi": b"def from_stubs() -> str: ...\n"}),
+        *(build_wheel(out, n, "1.0", package_files(n)) for n in ("plainfix", "netfix", "loopfix", "homefix")),
+    ]
+    idx = fixture_index(wheels)
+    yield idx
+    idx.stop()
+
+
+def _lock(tmp_path: Path, idx: FixtureIndex, deps: str, python: str = "", env: dict[str, str] | None = None,
+          ok: bool = True) -> Any:
+    root = tmp_path / "proj"
+    root.mkdir(exist_ok=True)
+    (root / "mochi.toml").write_text(f'[python-dependencies]\n{deps}\n[python]\nrequires-python = ">=3.11"\n'
+                                     f'indexes = [{{ url = "{idx.url}" }}]\n{python}')
+    proc = run_cli("lock", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache"), **(env or {})})
+    if ok:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def _entry(root: Path, name: str) -> dict[str, Any]:
+    return next(p for p in tomllib.loads((root / "mochi.lock").read_text())["python-package"] if p["name"] == name)
+
+
+def test_stubs_distribution_matching_the_version(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'untypedfix = "1.2.0"')
+    entry = _entry(root, "untypedfix")
+    assert entry["stub-provenance"] == "untypedfix-stubs"
+    assert entry["stub-distribution"] == "untypedfix-stubs untypedfix_stubs-1.2.3-py3-none-any.whl"
+    shim = (root / "python_wrap" / "untypedfix" / "shim.mochi").read_text()
+    assert "extern python fun untypedfix_double(x: int): int" in shim
+    assert run_cli("check", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")}).returncode == 0
+
+
+def test_typeshed_types_distribution_through_mypy_stubinfo(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'six = "1.16.0"')
+    entry = _entry(root, "six")
+    assert entry["stub-provenance"] == "typeshed"
+    assert entry["stub-distribution"].startswith("types-six types_six-1.16.21.20241105")
+    shim = (root / "python_wrap" / "six" / "shim.mochi").read_text()
+    assert "extern python fun six_ensure_str(s: string, encoding: string): string" in shim
+
+
+def test_partial_inline_types_merge_with_the_stubs(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'partialfix = "1.0"')
+    assert _entry(root, "partialfix")["stub-provenance"] == "partialfix-stubs"
+    stubs = sorted(p.relative_to(root / ".mochi/deps/partialfix/stubs").as_posix()
+                   for p in (root / ".mochi/deps/partialfix/stubs").rglob("*.py*"))
+    assert stubs == ["partialfix/__init__.pyi", "partialfix/extra.py"]  # the stubs win, the inline rest fills in
+    shim = (root / "python_wrap" / "partialfix" / "shim.mochi").read_text()
+    assert "partialfix_from_stubs" in shim and "partialfix_inline_one" not in shim
+
+
+def test_stubgen_types_an_unmarked_package(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'plainfix = "1.0"')
+    assert _entry(root, "plainfix")["stub-provenance"] == "stubgen"
+    shim = (root / "python_wrap" / "plainfix" / "shim.mochi").read_text()
+    assert "extern python fun plainfix_double(x: int): int" in shim
+    assert "extern python fun plainfix_label(name: string, excited: bool): string" in shim
+
+
+def test_deny_makes_stubgen_a_hard_error(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, proc = _lock(tmp_path, stub_index, 'plainfix = "1.0"', 'stubgen = { fallback = "deny" }\n', ok=False)
+    assert proc.returncode == 2
+    assert 'ships no types, no stub distribution was found, and [python].stubgen.fallback is "deny"' in proc.stdout
+    assert not (root / "mochi.lock").exists()
+
+
+def test_sandbox_reports_import_time_network(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'netfix = "1.0"')
+    skipped = (root / "python_wrap" / "netfix" / "SKIPPED.txt").read_text()
+    assert "netfix\tImportTimeNetwork\tthe package reached for the network" in skipped
+    assert _entry(root, "netfix")["translated"] == 0
+
+
+def test_sandbox_stops_an_import_that_never_ends(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'loopfix = "1.0"', env={"MOCHI_STUBGEN_TIMEOUT": "3"})
+    skipped = (root / "python_wrap" / "loopfix" / "SKIPPED.txt").read_text()
+    assert "loopfix\tNoStubs\tstub generation timed out" in skipped
+
+
+def test_sandbox_hides_home(tmp_path: Path, stub_index: FixtureIndex) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "secret.txt").write_text("do not read")
+    root, _ = _lock(tmp_path, stub_index, 'homefix = "1.0"', env={"HOME": str(home)})
+    shim = (root / "python_wrap" / "homefix" / "shim.mochi").read_text()
+    assert "homefix_sealed" in shim and "homefix_leaked" not in shim
