@@ -28,7 +28,8 @@ def stub_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureInde
             "partialfix/__init__.py": b"def inline_one(x: int) -> int:\n    return x\n",
             "partialfix/extra.py": b"def more(x: int) -> int:\n    return x\n",
             "partialfix/py.typed": b"partial\n"}),
-        build_wheel(out, "partialfix-stubs", "1.0", {"partialfix-stubs/__init__.pyi": b"def from_stubs() -> str: ...\n"}),
+        build_wheel(out, "partialfix-stubs", "1.0",
+                    {"partialfix-stubs/__init__.pyi": b"def from_stubs() -> str: ...\n"}),
         *(build_wheel(out, n, "1.0", package_files(n)) for n in ("plainfix", "netfix", "loopfix", "homefix")),
     ]
     idx = fixture_index(wheels)
