@@ -44,6 +44,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     _project_arg(export)
     export.add_argument("-o", "--output", type=Path, help="where to write (default: PROJECT/pylock.toml; "
                         "the name must be pylock.toml or pylock.<name>.toml)")
+    report = sub.add_parser("report", help="translated and skipped counts by reason per package, and an HTML report",
+                            description="Summarise the last lock's type surfaces: translated items and skipped "
+                            "items by reason, per package. Writes a one-page HTML report with a filterable table.")
+    _project_arg(report)
+    report.add_argument("--html", type=Path, help="where to write the HTML report "
+                        "(default: PROJECT/.mochi/report.html)")
     add = sub.add_parser("add", help="add or change a [python-dependencies] entry in mochi.toml",
                          description="Write NAME[@CONSTRAINT] into mochi.toml's [python-dependencies], keeping the "
                          "file's formatting and comments. Run `mochi-py lock` afterwards.")
@@ -61,6 +67,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
             return _check(args.project)
         if args.command == "export-pylock":
             return _export(args.project, args.output)
+        if args.command == "report":
+            return _report(args.project, args.html)
         if args.command == "add":
             from .edit import add_dependency
             line = add_dependency(args.project / "mochi.toml", args.requirement)
@@ -121,6 +129,18 @@ def _export(project: Path, output: Path | None) -> int:
     requires = load_manifest(project / "mochi.toml").python.requires_python
     atomic_write(dest, render_pylock(entries, requires).encode())
     print(f"wrote {dest} ({len(entries)} packages)")
+    return 0
+
+
+def _report(project: Path, dest: Path | None) -> int:
+    from .cache import atomic_write
+    from .report import load_surfaces, render_html, render_text
+
+    surfaces = load_surfaces(project)
+    print(render_text(surfaces))
+    out = dest or project / ".mochi" / "report.html"
+    atomic_write(out, render_html(surfaces).encode())
+    print(f"wrote {out}")
     return 0
 
 

@@ -150,3 +150,15 @@ def test_two_locks_sharing_one_cache_at_once(make_project: Any, tmp_path: Path) 
         assert results[i].returncode == 0, results[i].stdout + results[i].stderr
         assert run_cli("check", str(root), env=env).returncode == 0
     assert (roots[0] / "mochi.lock").read_text() == (roots[1] / "mochi.lock").read_text()
+
+
+def test_report_counts_by_reason_and_writes_a_filterable_page(locked: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    proc = run_cli("report", str(locked["root"]), "--html", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "liarfix 1.0 (py.typed): 4 translated, 0 skipped [none]" in proc.stdout
+    assert ("typedfix 1.0 (py.typed): 17 translated, 7 skipped [NoComplexType 1, OverloadAmbiguity 1, "
+            "PrivateName 1, UnsupportedTypingConstruct 4]") in proc.stdout
+    page = out.read_text()
+    assert "<td>typedfix.add</td>" in page and "oninput=\"filter()\"" in page
+    assert "<td>NoComplexType</td>" in page
