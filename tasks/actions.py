@@ -13,8 +13,10 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from .audit import audit
 from .build import WrapperJob, build_wrappers
 from .cache import atomic_write
+from .capabilities import apply_db, load_db, scan_wheel
 from .codegen import module_name, py_ident, render_all
 from .errors import BridgeError
 from .fetch import build_from_source, fetch_from_index
@@ -37,6 +39,7 @@ from .stubs import StubSource, stub_ladder
 from .surface import Surface, build_surface
 
 __all__ = [
+    "act_capabilities",
     "act_check",
     "act_codegen",
     "act_compile",
@@ -200,6 +203,19 @@ def act_site(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
     return {"installed": len(wheels)}
 
 
+def act_capabilities(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+    out = _deps_dir(ctx, pin["name"])
+    fetched = read_json(out / "fetch.json")
+    try:
+        findings = scan_wheel(Path(fetched["path"]))
+        caps, status = apply_db(pin["name"], pin["version"], findings, load_db())
+    except BridgeError as exc:
+        return _failed(exc)
+    _write_json(out / "capabilities.json", {"capabilities": caps, "free_threaded": status,
+                                            "findings": [f.to_dict() for f in findings]})
+    return {"capabilities": caps}
+
+
 def act_check(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     from .check import check_project, format_drifts
     try:
@@ -222,6 +238,7 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
         stubs = read_json(d / "stubs.json") if pin["direct"] else {}
         surface = read_json(d / "surface.json") if pin["direct"] else {}
         codegen = read_json(d / "codegen.json") if pin["direct"] else {}
+        caps = read_json(d / "capabilities.json")
         location = relative_location(pin["location"], root) if pin["source"] == "path" else (
             fetched["index"] or pin["location"])
         entries.append(LockEntry(
@@ -231,6 +248,8 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
             wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
             stub_sha256=stubs.get("sha256", ""), stub_distribution=stubs.get("stub_dist", ""),
+            capabilities=tuple(caps["capabilities"]),
+            capabilities_declared=tuple(ctx["capabilities_declared"] or ()),
             wrapper_sha256=codegen.get("wrapper-sha256", ""),
             extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
@@ -243,6 +262,7 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     root = Path(ctx["root"])
     entries = lock_entries(ctx)
     try:
+        audit(ctx, entries)
         pylock = render_pylock(entries, ctx["requires_python"])
     except BridgeError as exc:
         return _failed(exc)
@@ -252,4 +272,8 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     for e in entries:
         if e.direct:
             print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
+    union = sorted({c for e in entries for c in e.capabilities})
+    if ctx["capabilities_declared"] is None and union:
+        print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "
+              "[python.capabilities] in mochi.toml to enforce them")
     return {"packages": len(entries)}

@@ -17,6 +17,7 @@ from typing import Any
 
 from .actions import stub_source
 from .cache import digest_file, wheel_path
+from .capabilities import apply_db, load_db, scan_wheel
 from .codegen import render_all
 from .errors import BridgeError
 from .fetch import build_from_source
@@ -113,6 +114,9 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
     _compare(drifts, entry, "wheel-blake3", entry.wheel_blake3, digests.blake3)
     _compare(drifts, entry, "wheel-sha256", entry.wheel_sha256, digests.sha256)
     wheel_ok = not drifts
+    if wheel_ok:
+        caps, _ = apply_db(entry.name, entry.version, scan_wheel(wheel), load_db())
+        _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
     if entry.source_kind == "index":
         try:
             listed = {f.filename: f.sha256 for f in fetch_project(entry.source_location, entry.name)}

@@ -34,6 +34,16 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     lock.add_argument("-n", "--jobs", type=int, default=1, help="doit tasks to run at once (default: 1)")
     lock.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     lock.add_argument("--check", action="store_true", help="do not lock: verify the existing lock (as `check`)")
+    update = sub.add_parser("update", help="re-resolve (all, or the named packages) and relock; refuses a "
+                            "capability elevation unless allowed",
+                            description="Release the sticky pins of the named packages (all when none is named), "
+                            "resolve again, print the version and capability changes against mochi.lock, and relock. "
+                            "A package gaining a capability is refused unless --allow-capability-elevation is given "
+                            "(on a terminal, you are asked instead).")
+    update.add_argument("packages", nargs="*", help="distributions to update (default: all)")
+    update.add_argument("--project", type=Path, default=Path(), help="the project directory (default: .)")
+    update.add_argument("--allow-capability-elevation", action="store_true",
+                        help="accept packages that gain capabilities")
     check = sub.add_parser("check", help="verify that mochi.lock still matches reality; exit 1 on drift",
                            description="Recompute every hash, the stub provenance and the wrapper hash of every "
                            "locked package and compare them with mochi.lock. Writes nothing. Exit 0 when the lock "
@@ -63,6 +73,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     try:
         if args.command == "lock" and not args.check:
             return _lock(args.project, args.jobs, args.quiet)
+        if args.command == "update":
+            return _update(args.project, args.packages, args.allow_capability_elevation)
         if args.command in ("lock", "check"):
             return _check(args.project)
         if args.command == "export-pylock":
@@ -80,13 +92,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     return 2
 
 
-def _lock(project: Path, jobs: int, quiet: bool) -> int:
+def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), elevation: str = "ignore") -> int:
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from .graph import detect_context, doit_config, make_tasks
 
-    ctx = detect_context(project)
+    ctx = detect_context(project, release=release, elevation=elevation)
     loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": doit_config(Path(ctx.root))})
     argv = ["run"]  # doit reads options only before the task names
     if jobs > 1:
@@ -97,6 +109,20 @@ def _lock(project: Path, jobs: int, quiet: bool) -> int:
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2
+
+
+def _update(project: Path, packages: list[str], allow: bool) -> int:
+    from packaging.utils import canonicalize_name
+
+    release = tuple(sorted(canonicalize_name(p) for p in packages)) or ("*",)
+    marker = project / ".mochi" / "elevation.json"
+    marker.unlink(missing_ok=True)
+    rc = _lock(project, 1, False, release, "allow" if allow else "refuse")
+    if rc != 0 and marker.is_file() and sys.stdin.isatty():
+        answer = input("Some packages gain capabilities (see above). Accept them? [y/N] ").strip().lower()
+        if answer in ("y", "yes"):
+            rc = _lock(project, 1, False, release, "allow")
+    return rc
 
 
 def _check(project: Path) -> int:

@@ -25,6 +25,7 @@ from doit.tools import config_changed
 
 from . import __version__
 from .actions import (
+    act_capabilities,
     act_check,
     act_codegen,
     act_compile,
@@ -67,12 +68,19 @@ class Context:
     strict_returns: bool
     stubgen_fallback: str
     stubgen_inspect: bool
+    capabilities_declared: tuple[str, ...] | None
+    free_threaded: bool
+    release: tuple[str, ...] = ()
+    """Packages whose sticky pins `update` releases (`*` for all)."""
+    elevation: str = "ignore"
+    """`refuse` or `allow` a capability elevation against the existing lock (`update`); `ignore` otherwise."""
 
     def as_args(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def detect_context(root: Path, write_state: bool = True) -> Context:
+def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...] = (),
+                   elevation: str = "ignore") -> Context:
     """Read the manifest and the environment once: the facts every task is parameterised by.
 
     With *write_state* false nothing is written (the interpreter memo is read but not refreshed).
@@ -93,7 +101,8 @@ def detect_context(root: Path, write_state: bool = True) -> Context:
                    marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
                    cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
                    strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
-                   stubgen_inspect=py.stubgen_inspect)
+                   stubgen_inspect=py.stubgen_inspect, capabilities_declared=py.capabilities,
+                   free_threaded=py.free_threaded, release=release, elevation=elevation)
 
 
 class Blake3Checker(FileChangedChecker):  # type: ignore[misc]
@@ -148,7 +157,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         return {"actions": [(act_resolve, [args])], "file_dep": [str(root / "mochi.toml"), *sources],
                 "targets": [str(state / "resolve.json")],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "indexes": list(ctx.indexes),
-                                             "sources": sources})],
+                                             "sources": sources, "release": list(ctx.release)})],
                 "verbosity": 2}
 
     def fetch_tasks() -> Iterator[dict[str, Any]]:
@@ -208,6 +217,16 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "floor": list(ctx.abi_floor),
                                              "names": names})]}
 
+    def capabilities_tasks() -> Iterator[dict[str, Any]]:
+        """Audit what each pinned wheel's code can do (static scan + capabilities/db.toml)."""
+        db = str(Path(__file__).resolve().parent.parent / "capabilities" / "db.toml")
+        for pin in pins():
+            d = deps_dir(pin["name"])
+            yield {"basename": "capabilities", "name": pin["name"], "actions": [(act_capabilities, [args, pin])],
+                   "file_dep": [str(d / "fetch.json"), db], "targets": [str(d / "capabilities.json")],
+                   "task_dep": [f"fetch:{pin['name']}"],
+                   "uptodate": [config_changed({**tool, "free_threaded": ctx.free_threaded})]}
+
     def site_task() -> dict[str, Any]:
         """Install the pinned wheels into python_wrap/site-packages for the wrappers to import."""
         names = [p["name"] for p in pins()]
@@ -221,23 +240,25 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         deps: list[str] = [str(state / "resolve.json")]
         for pin in pins():
             d = deps_dir(pin["name"])
-            deps.append(str(d / "fetch.json"))
+            deps += [str(d / "fetch.json"), str(d / "capabilities.json")]
             if pin["direct"]:
                 deps += [str(d / "stubs.json"), str(d / "surface.json"), str(d / "codegen.json"),
                          str(root / "python_wrap" / pin["name"] / f"{module_name(pin['name'])}.abi3.so")]
         # task_dep makes doit create the delayed chains; file_dep decides whether lock itself re-runs.
         return {"basename": "lock", "actions": [(act_lock, [args])], "file_dep": deps,
-                "task_dep": ["fetch", "compile", "site"],
+                "task_dep": ["fetch", "capabilities", "compile", "site"],
                 "targets": [str(root / "mochi.lock"), str(root / "pylock.toml")],
-                "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python})],
+                "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python,
+                                             "declared": ctx.capabilities_declared, "elevation": ctx.elevation,
+                                             "free_threaded": ctx.free_threaded})],
                 "verbosity": 2}
 
     @create_after(  # type: ignore[untyped-decorator]  # doit ships no type hints
-        executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "compile", "site", "lock"])
+        executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "capabilities", "compile", "site", "lock"])
     def task_chains() -> Iterator[dict[str, Any]]:
         """Per-dependency chains, the compile and the lock: created once resolve has pinned the set."""
         for basename, family in (("fetch", fetch_tasks), ("stubs", stubs_tasks), ("surface", surface_tasks),
-                                 ("codegen", codegen_tasks)):
+                                 ("codegen", codegen_tasks), ("capabilities", capabilities_tasks)):
             # The group task exists even when no dependency has this stage, so task_dep on it holds.
             yield {"basename": basename, "name": None, "doc": (family.__doc__ or "").strip()}
             yield from family()

@@ -60,6 +60,10 @@ class LockEntry:
     stub_distribution: str
     """The `-stubs` or `types-*` wheel the stubs came from (tiers 2 and 3), as `project filename`."""
     wrapper_sha256: str
+    capabilities: tuple[str, ...]
+    """What the package's code can do (scan + db)."""
+    capabilities_declared: tuple[str, ...]
+    """What `[python.capabilities]` allowed when the lock was made."""
     extras: tuple[str, ...]
     dependencies: tuple[str, ...]
     markers: str
@@ -116,7 +120,8 @@ def render_mochi_lock(entries: list[LockEntry], requires_python: str) -> str:
             ("wheel-size", e.wheel_size), ("wheel-blake3", e.wheel_blake3), ("wheel-sha256", e.wheel_sha256),
             ("pypi-simple-sha256", e.pypi_simple_sha256), ("stub-provenance", e.stub_provenance),
             ("stub-sha256", e.stub_sha256), ("stub-distribution", e.stub_distribution),
-            ("wrapper-sha256", e.wrapper_sha256), ("extras", _array(e.extras)),
+            ("wrapper-sha256", e.wrapper_sha256), ("capabilities", _array(list(e.capabilities))),
+            ("capabilities-declared", _array(list(e.capabilities_declared))), ("extras", _array(e.extras)),
             ("dependencies", _array(e.dependencies)), ("markers", e.markers),
             ("translated", e.translated), ("skipped", e.skipped),
         ):
@@ -153,7 +158,8 @@ def read_lock(path: Path) -> list[LockEntry]:
                 wheel_size=pkg["wheel-size"], wheel_blake3=pkg["wheel-blake3"], wheel_sha256=pkg["wheel-sha256"],
                 pypi_simple_sha256=pkg["pypi-simple-sha256"], stub_provenance=pkg["stub-provenance"],
                 stub_sha256=pkg["stub-sha256"], stub_distribution=pkg["stub-distribution"],
-                wrapper_sha256=pkg["wrapper-sha256"], extras=tuple(pkg["extras"]),
+                wrapper_sha256=pkg["wrapper-sha256"], capabilities=tuple(pkg["capabilities"]),
+                capabilities_declared=tuple(pkg["capabilities-declared"]), extras=tuple(pkg["extras"]),
                 dependencies=tuple(pkg["dependencies"]), markers=pkg["markers"], translated=pkg["translated"],
                 skipped=pkg["skipped"]))
         except (KeyError, TypeError) as exc:
@@ -168,7 +174,7 @@ def sticky_pins(locked: list[LockEntry], requested: Mapping[str, str], release: 
     or went away, and the *release*d ones (`update`)."""
     out = {}
     for e in locked:
-        if e.source_kind != "index" or e.name in release:
+        if e.source_kind != "index" or e.name in release or "*" in release:
             continue
         if e.direct and requested.get(e.name) != e.requested:
             continue

@@ -36,7 +36,8 @@ __all__ = [
 DEFAULT_REQUIRES_PYTHON = ">=3.12"
 _PRIORITIES = ("primary", "supplemental", "explicit")
 _PYTHON_KEYS = ("requires-python", "interpreter", "indexes", "strict-return-types", "async-mode", "runtime",
-                "stubgen", "free-threaded", "require-attestations", "monomorphise", "any")
+                "stubgen", "free-threaded", "require-attestations", "monomorphise", "any", "capabilities")
+_CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
 _STUBGEN_KEYS = ("fallback", "aggressive", "inspect-mode")
 _DEP_KEYS = ("version", "extras", "markers", "index", "path", "git", "branch", "rev", "tag", "editable")
 _TOP_KEYS = ("python-dependencies", "python", "package", "dependencies", "capabilities")
@@ -103,6 +104,8 @@ class PythonSettings:
     """Distributions that must carry verified PEP 740 attestations (`*` for all)."""
     monomorphise: tuple[tuple[str, str], ...] = ()
     any_mode: str = "refuse"
+    capabilities: tuple[str, ...] | None = None
+    """The capabilities `[python.capabilities]` allows; None when the table is absent (audit only)."""
     where: tuple[tuple[str, Location], ...] = ()
     """Where each key was written, for messages about it later."""
 
@@ -328,7 +331,7 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
                           stubgen_fallback=fallback, stubgen_aggressive=aggressive, stubgen_inspect=inspect,
                           free_threaded=bools["free-threaded"], require_attestations=attestations,
                           monomorphise=_monomorphise(table, where), any_mode=str(any_mode),
-                          where=tuple(sorted(where.items())))
+                          capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())))
 
 
 def _async_mode(table: Mapping[str, object], loc: _Locator, where: dict[str, Location]) -> str:
@@ -374,6 +377,25 @@ def _stubgen(table: Mapping[str, object], loc: _Locator, where: dict[str, Locati
             raise ManifestError(loc.inner("python", "stubgen", key), f"stubgen.{key} must be true or false")
         flags.append(v)
     return str(fallback), flags[0], flags[1]
+
+
+def _capabilities(table: Mapping[str, object], loc: _Locator) -> tuple[str, ...] | None:
+    if "capabilities" not in table:
+        return None
+    raw = table["capabilities"]
+    if not isinstance(raw, Mapping):
+        raise ManifestError(loc.key(None, "python"), "[python.capabilities] must be a table of booleans",
+                            "write [python.capabilities] with lines such as net = true")
+    allowed = []
+    for key, value in raw.items():
+        where = loc.key("python.capabilities", key)
+        if key not in _CAPABILITIES:
+            raise ManifestError(where, f"unknown capability {key!r}", _suggest(key, _CAPABILITIES))
+        if not isinstance(value, bool):
+            raise ManifestError(loc.value("python.capabilities", key), f"capability {key!r} must be true or false")
+        if value:
+            allowed.append(key)
+    return tuple(sorted(allowed, key=_CAPABILITIES.index))
 
 
 def _monomorphise(table: Mapping[str, object], where: dict[str, Location]) -> tuple[tuple[str, str], ...]:
@@ -429,7 +451,6 @@ def unsupported_settings(manifest: Manifest) -> None:
     for key, active, what in (
         ("async-mode", py.async_mode != "per-call", "the persistent event loop"),
         ("stubgen", py.stubgen_aggressive, "aggressive stubgen heuristics"),
-        ("free-threaded", py.free_threaded, "free-threaded builds"),
         ("require-attestations", bool(py.require_attestations), "PEP 740 attestation checks"),
         ("monomorphise", bool(py.monomorphise), "monomorphised generics"),
         ("any", py.any_mode != "refuse", "Any handles"),

@@ -142,7 +142,6 @@ def test_sources_markers_and_every_python_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("setting", "what"), [
     ('async-mode = "persistent"', "the persistent event loop"),
     ("stubgen = { aggressive = true }", "aggressive stubgen heuristics"),
-    ("free-threaded = true", "free-threaded builds"),
     ("require-attestations = true", "PEP 740 attestation checks"),
     ('monomorphise = [{ item = "m.f", T = "int" }]', "monomorphised generics"),
     ('any = "handle"', "Any handles"),
