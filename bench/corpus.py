@@ -64,8 +64,11 @@ def lock_one(name: str, work: Path, cache: Path) -> dict[str, object]:
     surface = json.loads((root / ".mochi" / "deps" / dist / "surface.json").read_text())
     module = "_mochi_" + dist.replace("-", "_").replace(".", "_")
     wrap = root / "python_wrap" / dist
-    row.update(provenance=surface["provenance"], translated=len(surface["functions"]),
-               skipped=len(surface["skipped"]), reasons=dict(Counter(s["reason"] for s in surface["skipped"])),
+    # Count public items, not externs: the overload variants of one item share it.
+    translated = {f["item"] for f in surface["functions"]}
+    skipped = {s["item"]: s["reason"] for s in surface["skipped"] if s["item"] not in translated}
+    row.update(provenance=surface["provenance"], translated=len(translated), externs=len(surface["functions"]),
+               skipped=len(skipped), reasons=dict(Counter(skipped.values())),
                compiled=(wrap / f"{module}.abi3.so").is_file())
     smoke = subprocess.run([sys.executable, "-I", "-c", SMOKE, str(wrap), str(root / ".mochi" / "deps" / dist /
                             "surface.json"), module], capture_output=True, text=True, check=False, timeout=300)

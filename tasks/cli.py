@@ -6,7 +6,10 @@ Exit codes (DESIGN §9): 0 ok, 1 a check found drift, 2 bad usage or input (a fa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +34,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                           "change are skipped; a second run with nothing changed does nothing. Pins already in "
                           "mochi.lock are kept unless their mochi.toml entry changed.")
     _project_arg(lock)
-    lock.add_argument("-n", "--jobs", type=int, default=1, help="doit tasks to run at once (default: 1)")
+    lock.add_argument("-n", "--jobs", type=int, default=os.cpu_count() or 1,
+                      help="tasks to run at once, in worker processes (default: every core)")
     lock.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     lock.add_argument("--check", action="store_true", help="do not lock: verify the existing lock (as `check`)")
     update = sub.add_parser("update", help="re-resolve (all, or the named packages) and relock; refuses a "
@@ -54,6 +58,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     _project_arg(export)
     export.add_argument("-o", "--output", type=Path, help="where to write (default: PROJECT/pylock.toml; "
                         "the name must be pylock.toml or pylock.<name>.toml)")
+    graph = sub.add_parser("graph", help="write the project's task graph as DOT (and SVG when Graphviz is present)",
+                           description="Write the task graph of the project (the per-dependency chains once a "
+                           "lock has pinned them) as Graphviz DOT, and as SVG when the `dot` command exists.")
+    _project_arg(graph)
+    graph.add_argument("-o", "--output", type=Path, help="the DOT file (default: PROJECT/.mochi/graph.dot)")
     report = sub.add_parser("report", help="translated and skipped counts by reason per package, and an HTML report",
                             description="Summarise the last lock's type surfaces: translated items and skipped "
                             "items by reason, per package. Writes a one-page HTML report with a filterable table.")
@@ -79,6 +88,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
             return _check(args.project)
         if args.command == "export-pylock":
             return _export(args.project, args.output)
+        if args.command == "graph":
+            return _graph(args.project, args.output)
         if args.command == "report":
             return _report(args.project, args.html)
         if args.command == "add":
@@ -92,23 +103,50 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     return 2
 
 
+def _watchdog(seconds: float) -> None:
+    """End the process if the run outlives *seconds*: a stuck worker must not hang a lock (doit#461)."""
+    def expire() -> None:
+        sys.stderr.write(f"error: the lock did not finish within {seconds:.0f} s; it was stopped\n"
+                         "  hint: rerun it (finished stages are kept); set MOCHI_LOCK_TIMEOUT to allow longer\n")
+        sys.stderr.flush()
+        os._exit(2)
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
 def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), elevation: str = "ignore") -> int:
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from .graph import detect_context, doit_config, make_tasks
+    from .progress import ProgressReporter, summary
 
+    started = time.monotonic()
+    ran_after = time.time()
+    _watchdog(float(os.environ.get("MOCHI_LOCK_TIMEOUT", "3600")))
     ctx = detect_context(project, release=release, elevation=elevation)
-    loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": doit_config(Path(ctx.root))})
+    config = {**doit_config(Path(ctx.root)), "reporter": "error-only" if quiet else ProgressReporter}
+    loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": config})
     argv = ["run"]  # doit reads options only before the task names
     if jobs > 1:
         argv += ["-n", str(jobs), "-P", "process"]
-    if quiet:
-        argv += ["--reporter", "error-only"]
     argv.append("lock")
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
+    if rc == 0 and not quiet:
+        print(summary(Path(ctx.root), started, ran_after))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2
+
+
+def _graph(project: Path, output: Path | None) -> int:
+    from .graph import detect_context, make_tasks
+    from .taskgraph import write_graph
+
+    ctx = detect_context(project)
+    for path in write_graph(make_tasks(ctx), output or Path(ctx.root) / ".mochi" / "graph.dot"):
+        print(f"wrote {path}")
+    return 0
 
 
 def _update(project: Path, packages: list[str], allow: bool) -> int:

@@ -166,7 +166,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             out = deps_dir(pin["name"]) / "fetch.json"
             yield {"basename": "fetch", "name": pin["name"],
                    "actions": [(act_fetch, [args, pin])],
-                   "targets": [str(out)],
+                   "targets": [str(out)], "task_dep": ["resolve"],
                    # locked_sha256 is left out: it changes when the lock is written, not when the pin does
                    "uptodate": [config_changed({**tool, "pin": {k: v for k, v in pin.items() if k != "locked_sha256"},
                                                 "indexes": list(ctx.indexes), "python": list(ctx.python_version[:2])}),

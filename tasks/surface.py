@@ -109,6 +109,8 @@ class Function:
     doc: str
     kind: str = "call"
     """`call`, `new` (constructor), `method`, `getattr` (property or attribute) or `constant`."""
+    item: str = ""
+    """The public item this extern binds (`requests.Session.get`); overload variants share it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,7 +167,8 @@ class _Module:
     defs: dict[str, ast.stmt]
     exports: list[str] | None
     is_stub: bool
-    overloaded: set[str]
+    overloads: dict[tuple[str, str], list[ast.FunctionDef]]
+    """(class name or "", function name) -> its `@overload` variants, in order."""
     stars: list[str]
     typevars: dict[str, ast.Call]
 
@@ -208,7 +211,7 @@ class _Surveyor:
         except (SyntaxError, UnicodeDecodeError, ValueError):
             return None
         package = qualname if path.stem == "__init__" else qualname.rpartition(".")[0]
-        mod = _Module(qualname, tree, {}, {}, {}, None, path.suffix == ".pyi", set(), [], {})
+        mod = _Module(qualname, tree, {}, {}, {}, None, path.suffix == ".pyi", {}, [], {})
         for node in self._flat(tree.body):
             self._record(mod, node, package)
         self.cache[key] = mod
@@ -231,8 +234,8 @@ class _Surveyor:
                     mod.imports[a.asname or a.name] = f"{base}.{a.name}"
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             mod.defs[node.name] = node
-            if not isinstance(node, ast.ClassDef) and "overload" in _decorators(node):
-                mod.overloaded.add(node.name)
+            if isinstance(node, ast.FunctionDef) and "overload" in _decorators(node):
+                mod.overloads.setdefault(("", node.name), []).append(node)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             target = node.targets[0].id
             if target == "__all__" and isinstance(node.value, ast.List | ast.Tuple):
@@ -567,46 +570,67 @@ class _Builder:
         self.functions: list[Function] = []
         self.skipped: list[Skip] = []
         self.used: set[str] = set()
+        self.bound: set[tuple[str, str]] = set()
+        """(defining module, name) of every definition already exported."""
 
     def add(self, fn: Function) -> None:
         name = mochi_safe(fn.mochi_name, self.used)
         self.used.add(name)
         self.functions.append(Function(module=fn.module, name=fn.name, mochi_name=name, params=fn.params,
-                                       ret=fn.ret, doc=fn.doc, kind=fn.kind))
+                                       ret=fn.ret, doc=fn.doc, kind=fn.kind, item=fn.item))
 
     def skip(self, item: str, exc: Refusal) -> None:
         self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail))
 
     def function(self, item: str, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str,
                  path: str, mochi: str, kind: str = "call", owner: ast.ClassDef | None = None) -> None:
-        try:
-            if isinstance(node, ast.AsyncFunctionDef):
-                if self.trio:
-                    raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12)")
-                raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
-            if node.name in mod.overloaded:
-                raise Refusal("OverloadAmbiguity", "overloaded functions are resolved in a later version")
-            if node.returns is None and node.name != "__init__":
-                raise Refusal("UnsupportedTypingConstruct", "no return annotation")
-            mapper = _Mapper(self.sv, mod, owner)
-            decorators = _decorators(node)
-            taken: set[str] = set()
-            params: list[Param] = []
-            if kind in ("method", "getattr") and owner is not None:
-                taken.add("self")
-                params.append(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, owner),
-                                    keyword=False, required=True))
-            skip_first = owner is not None and ("staticmethod" not in decorators)
-            params += _params(node, mapper, skip_first, taken) if kind != "getattr" else []
-            if kind == "new" and owner is not None:
-                ret = self.sv.class_handle(mod, owner)
-            else:
-                ret = mapper.map(node.returns, "return") if node.returns is not None else "n"
-        except Refusal as exc:
-            self.skip(item, exc)
+        """Bind one function; each `@overload` variant that maps becomes its own `<name>_<k>` extern."""
+        variants = mod.overloads.get((owner.name if owner else "", node.name), [])
+        if not variants:
+            try:
+                params, ret = self._signature(mod, node, kind, owner)
+            except Refusal as exc:
+                self.skip(item, exc)
+                return
+            self.add(Function(module=module, name=path, mochi_name=mochi, params=params, ret=ret,
+                              doc=_doc(node) or item, kind=kind, item=item))
             return
-        self.add(Function(module=module, name=path, mochi_name=mochi, params=tuple(params), ret=ret,
-                          doc=_doc(node) or item, kind=kind))
+        failures = []
+        for k, variant in enumerate(variants, 1):
+            try:
+                params, ret = self._signature(mod, variant, kind, owner)
+            except Refusal as exc:
+                failures.append(f"overload {k}: {exc.reason}: {exc.detail}")
+                continue
+            self.add(Function(module=module, name=path, mochi_name=f"{mochi}_{k}", params=params, ret=ret,
+                              doc=f"overload {k} of {item}. {_doc(node) or _doc(variants[0])}".strip(), kind=kind,
+                              item=item))
+        if len(failures) == len(variants):
+            self.skip(item, Refusal("OverloadAmbiguity", "no overload maps: " + "; ".join(failures)[:400]))
+
+    def _signature(self, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str,
+                   owner: ast.ClassDef | None) -> tuple[tuple[Param, ...], str]:
+        if isinstance(node, ast.AsyncFunctionDef):
+            if self.trio:
+                raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12)")
+            raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
+        if node.returns is None and node.name != "__init__":
+            raise Refusal("UnsupportedTypingConstruct", "no return annotation")
+        mapper = _Mapper(self.sv, mod, owner)
+        decorators = _decorators(node)
+        taken: set[str] = set()
+        params: list[Param] = []
+        if kind in ("method", "getattr") and owner is not None:
+            taken.add("self")
+            params.append(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, owner),
+                                keyword=False, required=True))
+        skip_first = owner is not None and ("staticmethod" not in decorators)
+        params += _params(node, mapper, skip_first, taken) if kind != "getattr" else []
+        if kind == "new" and owner is not None:
+            ret = self.sv.class_handle(mod, owner)
+        else:
+            ret = mapper.map(node.returns, "return") if node.returns is not None else "n"
+        return tuple(params), ret
 
     def klass(self, item: str, mod: _Module, node: ast.ClassDef, public_module: str, alias: str) -> None:
         self.sv.class_handle(mod, node)
@@ -645,7 +669,7 @@ class _Builder:
                 self.add(Function(module=owner_mod.qualname, name=name, mochi_name=f"{alias}_{cname}_{name}",
                                   params=(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, node),
                                                 keyword=False, required=True),),
-                                  ret=ret, doc=f"{item}.{name}", kind="getattr"))
+                                  ret=ret, doc=f"{item}.{name}", kind="getattr", item=sub))
 
     def _field_constructor(self, item: str, mod: _Module, node: ast.ClassDef,
                            members: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]], alias: str) -> None:
@@ -675,7 +699,7 @@ class _Builder:
             return
         self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new",
                           params=tuple(params), ret=self.sv.class_handle(mod, node), doc=_doc(node) or item,
-                          kind="new"))
+                          kind="new", item=f"{item}.__init__"))
 
     def _members(self, mod: _Module, node: ast.ClassDef, seen: set[str]
                  ) -> dict[str, tuple[_Module, ast.stmt, ast.ClassDef]]:
@@ -690,11 +714,12 @@ class _Builder:
             found = self.sv.find_qualified(qual) if qual and not qual.startswith("builtins.") else None
             if found and isinstance(found[1], ast.ClassDef) and found[0].qualname.split(".")[0] in self.sv.tops:
                 out.update(self._members(found[0], found[1], seen))
-        overloaded = {n.name for n in node.body if isinstance(n, ast.FunctionDef) and "overload" in _decorators(n)}
         for member in self.sv._flat(node.body):
             if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                if member.name in overloaded:
-                    mod.overloaded.add(member.name)
+                variants = mod.overloads.setdefault((node.name, member.name), [])
+                if isinstance(member, ast.FunctionDef) and "overload" in _decorators(member) and not any(
+                        v is member for v in variants):
+                    variants.append(member)
                 out[member.name] = (mod, member, node)
             elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
                 out[member.target.id] = (mod, member, node)
@@ -723,24 +748,52 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
         if top in problems:
             b.skipped.append(Skip(item=top, reason=problems[top][0], detail=problems[top][1]))
             continue
-        mod = sv.load(top)
-        if mod is None:
+        if sv.load(top) is None:
             b.skipped.append(Skip(item=top, reason="NoStubs", detail="no parsable stub document for the module"))
             continue
-        alias = mochi_safe(top)
-        names = mod.exports if mod.exports is not None else sorted(
-            {n for n in mod.defs if not n.startswith("_")}
-            | {local for local, qual in mod.imports.items()
-               if not local.startswith("_") and qual.split(".")[0] == top and _is_reexport(mod, local)}
-            | _star_names(sv, mod, top))
-        for name in sorted(set(names)):
-            _export(b, sv, mod, top, alias, name)
-        for name in sorted(n for n in mod.defs if n.startswith("_") and not n.startswith("__")):
-            if isinstance(mod.defs[name], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                b.skipped.append(Skip(item=f"{top}.{name}", reason="PrivateName", detail="leading underscore"))
+        # The top module first, so what it re-exports is bound under its shortest public path.
+        for qualname in [top, *_public_submodules(root, top)]:
+            mod = sv.load(qualname)
+            if mod is not None:
+                _module_surface(b, sv, mod, qualname, top)
     return Surface(dist=dist, version=version, provenance=provenance,
                    functions=tuple(sorted(b.functions, key=lambda f: f.mochi_name)),
                    skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes))
+
+
+_NOT_PUBLIC = {"tests", "test", "testing", "conftest"}
+
+
+def _public_submodules(root: Path, top: str) -> list[str]:
+    """Importable submodules of package *top* with no private (`_`) or test component, sorted."""
+    base = root / top
+    if not base.is_dir():
+        return []
+    found = set()
+    for path in base.rglob("*.py*"):
+        if path.suffix not in (".py", ".pyi"):
+            continue
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if len(parts) > 1 and not any(p.startswith("_") or p in _NOT_PUBLIC or not p.isidentifier()
+                                      for p in parts[1:]):
+            found.add(".".join(parts))
+    return sorted(found)
+
+
+def _module_surface(b: _Builder, sv: _Surveyor, mod: _Module, qualname: str, top: str) -> None:
+    alias = mochi_safe(qualname.replace(".", "_"))
+    names = mod.exports if mod.exports is not None else sorted(
+        {n for n in mod.defs if not n.startswith("_")}
+        | {local for local, qual in mod.imports.items()
+           if not local.startswith("_") and qual.split(".")[0] == top and _is_reexport(mod, local)}
+        | _star_names(sv, mod, top))
+    for name in sorted(set(names)):
+        _export(b, sv, mod, qualname, alias, name)
+    for name in sorted(n for n in mod.defs if n.startswith("_") and not n.startswith("__")):
+        if isinstance(mod.defs[name], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            b.skipped.append(Skip(item=f"{qualname}.{name}", reason="PrivateName", detail="leading underscore"))
 
 
 def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name: str) -> None:
@@ -752,6 +805,10 @@ def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name
         b.skipped.append(Skip(item=item, reason="ForwardRef", detail="the name does not resolve to a definition"))
         return
     defmod, node = target
+    key = (defmod.qualname, getattr(node, "name", None) or name)
+    if key in b.bound:
+        return  # already bound under another public path (a re-export)
+    b.bound.add(key)
     if isinstance(node, ast.ClassDef):
         b.klass(item, defmod, node, top, alias)
     elif isinstance(node, ast.AnnAssign):
@@ -761,7 +818,7 @@ def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name
             b.skip(item, exc)
             return
         b.add(Function(module=top, name=name, mochi_name=f"{alias}_{name}", params=(), ret=ret, doc=item,
-                       kind="constant"))
+                       kind="constant", item=item))
     elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         b.function(item, defmod, node, top, name, f"{alias}_{name}")
 

@@ -38,7 +38,7 @@ def test_first_lock_builds_every_stage(locked: dict[str, Any]) -> None:
         assert (wrap / f"_mochi_{dist}.abi3.so").is_file()
         assert (wrap / f"{dist}_externs.py").is_file()
         assert (wrap / "SKIPPED.txt").is_file()
-    assert "typedfix 1.0: 17 translated, 7 skipped (py.typed)" in first.stdout
+    assert "typedfix 1.0: 19 translated, 6 skipped (py.typed)" in first.stdout
 
 
 def test_lock_records_every_package_with_served_hashes(locked: dict[str, Any], index: FixtureIndex) -> None:
@@ -241,3 +241,19 @@ def test_parallel_lock_writes_the_same_bytes(locked: dict[str, Any], copy_projec
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (root / "mochi.lock").read_bytes() == (locked["root"] / "mochi.lock").read_bytes()
     assert (root / "pylock.toml").read_bytes() == (locked["root"] / "pylock.toml").read_bytes()
+
+
+def test_each_overload_variant_is_its_own_checked_extern(locked: dict[str, Any]) -> None:
+    shim = (locked["root"] / "python_wrap" / "typedfix" / "shim.mochi").read_text()
+    assert "extern python fun typedfix_over_1(x: int): int" in shim
+    assert "extern python fun typedfix_over_2(x: string): string" in shim
+    proc = _call(locked["root"], "typedfix", """
+        import _mochi_typedfix as m
+        print(m.typedfix_over_1(4), m.typedfix_over_2("x"))
+        try:
+            m.typedfix_over_1("x")
+        except TypeError as exc:
+            print(exc)
+        """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["4 x", "typedfix_over_1 (typedfix.over): parameter 'x' expected int, got str"]

@@ -40,6 +40,12 @@ static const mb_param params_typedfix_nested[] = {
 static const mb_param params_typedfix_nothing[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
 };
+static const mb_param params_typedfix_over_1[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_over_2[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_scale[] = {
     {"x", "x", "f", "float", MB_PARAM_REQUIRED},
     {"factor", "factor", "f", "float", 0},
@@ -71,6 +77,8 @@ static const mb_function functions[] = {
     {"typedfix_maybe_len", "typedfix", "maybe_len", MB_CALL, params_typedfix_maybe_len, 1, "Oi", "int?"},
     {"typedfix_nested", "typedfix", "nested", MB_CALL, params_typedfix_nested, 1, "LDLi", "list<map<string, list<int>>>"},
     {"typedfix_nothing", "typedfix", "nothing", MB_CALL, params_typedfix_nothing, 1, "n", "unit"},
+    {"typedfix_over_1", "typedfix", "over", MB_CALL, params_typedfix_over_1, 1, "i", "int"},
+    {"typedfix_over_2", "typedfix", "over", MB_CALL, params_typedfix_over_2, 1, "s", "string"},
     {"typedfix_scale", "typedfix", "scale", MB_CALL, params_typedfix_scale, 2, "f", "float"},
     {"typedfix_shout", "typedfix", "shout", MB_CALL, params_typedfix_shout, 1, "s", "string"},
     {"typedfix_total", "typedfix", "total", MB_CALL, params_typedfix_total, 1, "f", "float"},
@@ -83,7 +91,7 @@ static const mb_class classes[] = {
 };
 
 static const mb_module_spec spec = {
-    "typedfix", "1.0", functions, 17,
+    "typedfix", "1.0", functions, 19,
     classes, 1, 1,
 };
 

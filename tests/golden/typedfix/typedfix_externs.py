@@ -14,6 +14,8 @@ from _mochi_typedfix import typedfix_lengths
 from _mochi_typedfix import typedfix_maybe_len
 from _mochi_typedfix import typedfix_nested
 from _mochi_typedfix import typedfix_nothing
+from _mochi_typedfix import typedfix_over_1
+from _mochi_typedfix import typedfix_over_2
 from _mochi_typedfix import typedfix_scale
 from _mochi_typedfix import typedfix_shout
 from _mochi_typedfix import typedfix_total
@@ -35,6 +37,8 @@ __all__ = [
     "typedfix_maybe_len",
     "typedfix_nested",
     "typedfix_nothing",
+    "typedfix_over_1",
+    "typedfix_over_2",
     "typedfix_scale",
     "typedfix_shout",
     "typedfix_total",
