@@ -51,7 +51,6 @@ __all__ = [
     "act_surface",
     "lock_entries",
     "read_json",
-    "wheel_present",
 ]
 
 Ctx = dict[str, Any]
@@ -109,14 +108,6 @@ def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     _write_json(root / ".mochi" / "resolve.json", {"resolver": resolver, "pins": out})
     print(f"resolved {len(pins)} packages with {resolver}")
     return {"pins": len(pins), "resolver": resolver}
-
-
-def wheel_present(fetch_json: str) -> bool:
-    """uptodate check: the cached wheel a fetch recorded still exists (a cleared cache means fetch again)."""
-    try:
-        return Path(read_json(Path(fetch_json))["path"]).is_file()
-    except (OSError, ValueError, KeyError):
-        return False
 
 
 def act_fetch(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .surface import Function, Surface
 from .typedesc import mochi_type
+
+if TYPE_CHECKING:
+    from .surface import Function, Surface
 
 __all__ = [
     "GeneratedFiles",

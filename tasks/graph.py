@@ -13,6 +13,7 @@ index, cache); everything below receives the resulting :class:`Context` as plain
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,23 +25,10 @@ from doit.dependency import FileChangedChecker
 from doit.tools import config_changed
 
 from . import __version__
-from .actions import (
-    act_capabilities,
-    act_check,
-    act_codegen,
-    act_compile,
-    act_fetch,
-    act_lock,
-    act_resolve,
-    act_site,
-    act_stubs,
-    act_surface,
-    read_json,
-    wheel_present,
-)
 from .build import RUNTIME_FILES, runtime_dir
 from .cache import cache_root
 from .codegen import module_name, py_ident
+from .dispatch import run_action, wheel_present
 from .index import default_index_url
 from .interp import abi_floor, detect_interpreter
 from .manifest import load_manifest, unsupported_settings
@@ -146,7 +134,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
 
     def pins() -> list[dict[str, Any]]:
         path = state / "resolve.json"
-        return list(read_json(path)["pins"]) if path.is_file() else []
+        return list(json.loads(path.read_text(encoding="utf-8"))["pins"]) if path.is_file() else []
 
     def deps_dir(name: str) -> Path:
         return state / "deps" / name
@@ -154,7 +142,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     def task_resolve() -> dict[str, Any]:
         """Resolve mochi.toml's Python dependencies to exact pins (uv)."""
         sources = [str(p) for p in find_mochi_files(root)]
-        return {"actions": [(act_resolve, [args])], "file_dep": [str(root / "mochi.toml"), *sources],
+        return {"actions": [(run_action, ["act_resolve", args])], "file_dep": [str(root / "mochi.toml"), *sources],
                 "targets": [str(state / "resolve.json")],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "indexes": list(ctx.indexes),
                                              "sources": sources, "release": list(ctx.release)})],
@@ -165,7 +153,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         for pin in pins():
             out = deps_dir(pin["name"]) / "fetch.json"
             yield {"basename": "fetch", "name": pin["name"],
-                   "actions": [(act_fetch, [args, pin])],
+                   "actions": [(run_action, ["act_fetch", args, pin])],
                    "targets": [str(out)], "task_dep": ["resolve"],
                    # locked_sha256 is left out: it changes when the lock is written, not when the pin does
                    "uptodate": [config_changed({**tool, "pin": {k: v for k, v in pin.items() if k != "locked_sha256"},
@@ -179,7 +167,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Copy each direct dependency's typed documents (PEP 561) out of its wheel."""
         for pin in direct():
             d = deps_dir(pin["name"])
-            yield {"basename": "stubs", "name": pin["name"], "actions": [(act_stubs, [args, pin])],
+            yield {"basename": "stubs", "name": pin["name"], "actions": [(run_action, ["act_stubs", args, pin])],
                    "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
                    "task_dep": [f"fetch:{pin['name']}"],
                    "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect],
@@ -189,7 +177,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Map each direct dependency's public surface through the closed type table."""
         for pin in direct():
             d = deps_dir(pin["name"])
-            yield {"basename": "surface", "name": pin["name"], "actions": [(act_surface, [args, pin["name"]])],
+            yield {"basename": "surface", "name": pin["name"],
+                   "actions": [(run_action, ["act_surface", args, pin["name"]])],
                    "file_dep": [str(d / "stubs.json"), str(d / "fetch.json")], "targets": [str(d / "surface.json")],
                    "task_dep": [f"stubs:{pin['name']}"],
                    "uptodate": [config_changed(tool)]}
@@ -199,7 +188,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         for pin in direct():
             name = pin["name"]
             d, wrap = deps_dir(name), root / "python_wrap" / name
-            yield {"basename": "codegen", "name": name, "actions": [(act_codegen, [args, name])],
+            yield {"basename": "codegen", "name": name, "actions": [(run_action, ["act_codegen", args, name])],
                    "file_dep": [str(d / "surface.json")], "task_dep": [f"surface:{name}"],
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
@@ -210,7 +199,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""
         names = [p["name"] for p in direct()]
         rt = runtime_dir()
-        return {"basename": "compile", "actions": [(act_compile, [args, names])], "task_dep": ["codegen"],
+        return {"basename": "compile", "actions": [(run_action, ["act_compile", args, names])], "task_dep": ["codegen"],
                 "file_dep": [str(deps_dir(n) / f"{module_name(n)}.c") for n in names]
                 + [str(rt / f) for f in RUNTIME_FILES],
                 "targets": [str(root / "python_wrap" / n / f"{module_name(n)}.abi3.so") for n in names],
@@ -222,7 +211,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         db = str(Path(__file__).resolve().parent.parent / "capabilities" / "db.toml")
         for pin in pins():
             d = deps_dir(pin["name"])
-            yield {"basename": "capabilities", "name": pin["name"], "actions": [(act_capabilities, [args, pin])],
+            yield {"basename": "capabilities", "name": pin["name"],
+                   "actions": [(run_action, ["act_capabilities", args, pin])],
                    "file_dep": [str(d / "fetch.json"), db], "targets": [str(d / "capabilities.json")],
                    "task_dep": [f"fetch:{pin['name']}"],
                    "uptodate": [config_changed({**tool, "free_threaded": ctx.free_threaded})]}
@@ -230,7 +220,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     def site_task() -> dict[str, Any]:
         """Install the pinned wheels into python_wrap/site-packages for the wrappers to import."""
         names = [p["name"] for p in pins()]
-        return {"basename": "site", "actions": [(act_site, [args, names])],
+        return {"basename": "site", "actions": [(run_action, ["act_site", args, names])],
                 "file_dep": [str(deps_dir(n) / "fetch.json") for n in names], "task_dep": ["fetch"],
                 "targets": [str(root / "python_wrap" / SITE_DIR / MARKER)],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter})]}
@@ -245,7 +235,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 deps += [str(d / "stubs.json"), str(d / "surface.json"), str(d / "codegen.json"),
                          str(root / "python_wrap" / pin["name"] / f"{module_name(pin['name'])}.abi3.so")]
         # task_dep makes doit create the delayed chains; file_dep decides whether lock itself re-runs.
-        return {"basename": "lock", "actions": [(act_lock, [args])], "file_dep": deps,
+        return {"basename": "lock", "actions": [(run_action, ["act_lock", args])], "file_dep": deps,
                 "task_dep": ["fetch", "capabilities", "compile", "site"],
                 "targets": [str(root / "mochi.lock"), str(root / "pylock.toml")],
                 "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python,
@@ -272,5 +262,5 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
 def _check_creator(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     def task_check() -> dict[str, Any]:
         """Verify that mochi.lock still matches reality (exit 1 on drift); writes nothing."""
-        return {"actions": [(act_check, [args])], "uptodate": [False], "verbosity": 2}
+        return {"actions": [(run_action, ["act_check", args])], "uptodate": [False], "verbosity": 2}
     return task_check

@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 
 from ._run import run
-from .errors import ResolveError
-from .resolve import find_uv, pip_command
 
 __all__ = ["MARKER", "SITE_DIR", "install_site"]
 
@@ -28,6 +26,8 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed mid-install
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    from .errors import ResolveError
+    from .resolve import find_uv, pip_command
     hint = "the locked wheels could not be installed next to the wrappers"
     try:
         if wheels:

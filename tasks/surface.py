@@ -14,13 +14,12 @@ carrying a DESIGN §6 skip reason; refused items never become `any`.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import keyword
 import operator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import mypy
 
 from .typedesc import handle
 
@@ -71,7 +70,8 @@ _CALLABLE = {"typing.Callable", "collections.abc.Callable", "typing_extensions.C
 _ASYNC_ITER = {f"{p}{n}" for p in _T for n in ("AsyncIterator", "AsyncIterable", "AsyncGenerator", "Awaitable",
                                               "Coroutine")}
 _TYPE_ALIAS: tuple[type, ...] = (ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()  # `type X = ...`, 3.12+
-_STDLIB_STUBS = Path(mypy.__file__ or ".").parent / "typeshed" / "stdlib"  # to recognise stdlib classes
+# typeshed's standard-library stubs, shipped inside mypy, to recognise stdlib classes (found, not imported)
+_STDLIB_STUBS = Path(getattr(importlib.util.find_spec("mypy"), "origin", None) or ".").parent / "typeshed" / "stdlib"
 _CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq,
         ast.NotEq: operator.ne}
 
