@@ -7,6 +7,7 @@ must satisfy the import's own constraint.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,12 @@ class PythonImport:
 
 
 def find_mochi_files(root: Path) -> list[Path]:
-    """All `.mochi` files of the project, sorted, outside tool-owned directories."""
-    return sorted(p for p in root.rglob("*.mochi")
-                  if p.is_file() and not any(part in _SKIP_DIRS for part in p.relative_to(root).parts[:-1]))
+    """All `.mochi` files of the project, sorted, outside tool-owned directories (never walked into)."""
+    found = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        found += [Path(current) / f for f in files if f.endswith(".mochi")]
+    return sorted(found)
 
 
 def parse_imports(text: str, path: Path) -> list[PythonImport]:

@@ -9,9 +9,11 @@ are checked: stubgen silently skips some sources (`six.py`, vendored directories
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,12 +84,17 @@ def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         cmd = [*sandbox_prefix(), sys.executable, "-I", "-c", _RUNNER, str(marker), str(src), str(out),
                "1" if inspect else "0", *modules]
+        # Its own session, so the whole tree (stubgen's inspection workers too) is killed on timeout or exit.
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=limit, check=False,
-                                  start_new_session=True)
-            output, timed_out = proc.stdout + proc.stderr, False
+            output, timed_out = proc.communicate(timeout=limit)[0], False
         except subprocess.TimeoutExpired:
             output, timed_out = "", True
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         network = marker.exists()
     written = [m for m in modules if (out / m / "__init__.pyi").is_file() or (out / f"{m}.pyi").is_file()]
     return StubgenResult(written=written, network=network, timed_out=timed_out, output=output)
