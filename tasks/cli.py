@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import BridgeError
@@ -116,16 +117,31 @@ def _watchdog(seconds: float) -> None:
 
 
 def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), elevation: str = "ignore") -> int:
-    from doit.cmd_base import ModuleTaskLoader
-    from doit.doit_cmd import DoitMain
-
-    from .graph import detect_context, doit_config, make_tasks
-    from .progress import ProgressReporter, summary
+    from .context import detect_context
+    from .stamp import read_unchanged
 
     started = time.monotonic()
     ran_after = time.time()
     _watchdog(float(os.environ.get("MOCHI_LOCK_TIMEOUT", "3600")))
     ctx = detect_context(project, release=release, elevation=elevation)
+    if release == () and elevation == "ignore":
+        unchanged = read_unchanged(ctx)
+        if unchanged is not None:
+            if not quiet:
+                print("".join(f"-- {name}\n" for name in unchanged) if not sys.stdout.isatty() else
+                      f"nothing changed: {len(unchanged)} task(s) up to date")
+            return 0
+    return _run_graph(ctx, jobs, quiet, started, ran_after)
+
+
+def _run_graph(ctx: Any, jobs: int, quiet: bool, started: float, ran_after: float) -> int:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from .graph import doit_config, make_tasks
+    from .progress import ProgressReporter, summary
+    from .stamp import write_stamp
+
     config = {**doit_config(Path(ctx.root)), "reporter": "error-only" if quiet else ProgressReporter}
     loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": config})
     argv = ["run"]  # doit reads options only before the task names
@@ -133,8 +149,10 @@ def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), 
         argv += ["-n", str(jobs), "-P", "process"]
     argv.append("lock")
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
-    if rc == 0 and not quiet:
-        print(summary(Path(ctx.root), started, ran_after))
+    if rc == 0:
+        if not quiet:
+            print(summary(Path(ctx.root), started, ran_after))
+        write_stamp(ctx, make_tasks(ctx))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2
 
