@@ -49,7 +49,7 @@ def main() -> int:
         req = Path(tmp) / "requirements.in"
         req.write_text("".join(f"{d.requirement}\n" for d in load_manifest(project / "mochi.toml").dependencies))
         uv = [find_uv(), "pip", "compile", str(req), "--python", ctx.interpreter, "--no-python-downloads",
-              "--no-config", "--default-index", ctx.index, "--quiet", "--cache-dir", str(Path(tmp) / "uvcache"),
+              "--no-config", "--default-index", ctx.default_index, "--quiet", "--cache-dir", str(Path(tmp) / "uvcache"),
               "-o", str(Path(tmp) / "requirements.txt")]
         _timed(uv, env)  # warm uv's cache
         noop, uv_warm = [], []
