@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -172,16 +172,14 @@ def resolve(manifest: Manifest, interpreter: str, python_version: tuple[int, int
     return pins, used
 
 
-def _sticky_attempts(attempt: Any, sticky: Mapping[str, str]) -> list[Pin]:
+def _sticky_attempts(attempt: Callable[[Mapping[str, str]], list[Pin]], sticky: Mapping[str, str]) -> list[Pin]:
     try:
-        result: list[Pin] = attempt(sticky)
-        return result
+        return attempt(sticky)
     except ResolveError:
         if not sticky:
             raise
     # The locked pins cannot all hold with the changed manifest: resolve afresh.
-    fresh: list[Pin] = attempt({})
-    return fresh
+    return attempt({})
 
 
 def isolated_env(scratch: Path) -> dict[str, str]:

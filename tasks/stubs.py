@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import tomllib
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -110,13 +111,15 @@ def extract_stubs(wheel: Path, dest: Path) -> StubSet:
     return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed" if typed else "none")
 
 
-def _publish(dest: Path, fill: object, modules: list[str], provenance: str, **extra: object) -> StubSet:
+def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], provenance: str,
+             stub_dist: str = "", stub_wheel_sha256: str = "", problems: dict[str, list[str]] | None = None
+             ) -> StubSet:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
-        fill(tmp)  # type: ignore[operator]
+        fill(tmp)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()
                        and p.suffix in (".py", ".pyi"))
         digest = stub_digest(tmp, files)
@@ -126,7 +129,8 @@ def _publish(dest: Path, fill: object, modules: list[str], provenance: str, **ex
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, **extra)  # type: ignore[arg-type]
+    return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, stub_dist=stub_dist,
+                   stub_wheel_sha256=stub_wheel_sha256, problems=problems or {})
 
 
 def _partial(wheel: Path, members: dict[str, zipfile.ZipInfo], typed: list[str]) -> bool:
