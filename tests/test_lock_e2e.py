@@ -257,3 +257,15 @@ def test_each_overload_variant_is_its_own_checked_extern(locked: dict[str, Any])
         """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["4 x", "typedfix_over_1 (typedfix.over): parameter 'x' expected int, got str"]
+
+
+def test_strict_return_types_false_passes_values_through(make_project: Any, index: FixtureIndex,
+                                                          cache_env: dict[str, str]) -> None:
+    manifest = (f'[python-dependencies]\nliarfix = "==1.0"\n[python]\nrequires-python = ">=3.11"\n'
+                f'strict-return-types = false\nindexes = [{{ url = "{index.url}" }}]\n')
+    root = make_project(manifest=manifest, program="")
+    proc = run_cli("lock", str(root), env=cache_env)
+    assert proc.returncode == 0, proc.stdout
+    out = _call(root, "liarfix", "import _mochi_liarfix as m\nprint(m.liarfix_answer(), m.liarfix_numbers())")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "forty-two [1, 2, 'three']"

@@ -38,7 +38,7 @@ def _run(root: Path, code: str) -> Any:
 
 def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
     assert rich["proc"].returncode == 0, rich["proc"].stdout + rich["proc"].stderr
-    assert "richfix 1.0: 31 translated, 0 skipped (py.typed)" in rich["proc"].stdout
+    assert "richfix 1.0: 32 translated, 0 skipped (py.typed)" in rich["proc"].stdout
     shim = (rich["root"] / "python_wrap" / "richfix" / "shim.mochi").read_text()
     assert check_shim(shim) == []
     for line in ("extern python fun richfix_Counter_new(start: int, step: int): value",
@@ -111,3 +111,34 @@ def test_async_items_of_a_trio_package_are_refused_with_the_runtime_reason(rich:
     assert "triofix.fetch\tIncompatibleAsyncRuntime\tthe distribution imports trio (R12)" in skipped
     shim = (rich["root"] / "python_wrap" / "triofix" / "shim.mochi").read_text()
     assert "extern python fun triofix_plain(x: int): int" in shim
+
+
+def test_python_exceptions_become_bridge_errors_keeping_type_and_message(rich: dict[str, Any]) -> None:
+    out = _run(rich["root"], """
+        import _mochi_richfix as m
+        try:
+            m.richfix_explode("no good")
+        except m.MochiBridgeError as exc:
+            print(json.dumps([type(exc).__name__, type(exc).__module__, str(exc), type(exc.__cause__).__name__,
+                              str(exc.__cause__), isinstance(exc, ValueError)]))
+        """)
+    assert out == ["ValueError", "_mochi_richfix", "no good", "ValueError", "no good", False]
+
+
+def test_python_exceptions_become_mochi_panics_when_the_runtime_is_there(rich: dict[str, Any], tmp_path: Path) -> None:
+    runtime = tmp_path / "mochi_runtime"
+    runtime.mkdir()
+    (runtime / "__init__.py").write_text("")
+    (runtime / "except_.py").write_text(
+        "class MochiPanic(Exception):\n    def __init__(self, code, msg):\n"
+        "        super().__init__(code, msg)\n        self.code, self.msg = code, msg\n")
+    out = _run(rich["root"], f"""
+        sys.path.insert(0, {str(tmp_path)!r})
+        import _mochi_richfix as m
+        from mochi_runtime.except_ import MochiPanic
+        try:
+            m.richfix_explode("boom")
+        except MochiPanic as exc:
+            print(json.dumps([exc.code, exc.msg, type(exc.__cause__).__name__]))
+        """)
+    assert out == [7, "ValueError: boom", "ValueError"]

@@ -90,6 +90,7 @@ typedef struct {
     PyObject *error_type;    /* MochiBridgeError(Exception) */
     PyObject *targets;       /* list: the resolved Python callables, None until first call */
     PyObject *classes;       /* list: the resolved handle classes, None until first use */
+    PyObject *errors;        /* dict: Python exception type name -> MochiBridgeError subclass */
 } mb_state;
 
 /* Conversion context: the module state (for handle classes) and the direction. */

@@ -150,6 +150,78 @@ static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject
     return result;
 }
 
+static PyObject *new_exception(PyObject *module, const char *name, PyObject *base, const char *doc);
+
+/* The MochiBridgeError subclass named after a Python exception type (created once per module). */
+static PyObject *error_class(PyObject *module, mb_state *st, PyObject *type_name)
+{
+    PyObject *cls = PyDict_GetItemWithError(st->errors, type_name); /* borrowed */
+    if (cls != NULL || PyErr_Occurred()) {
+        return Py_XNewRef(cls);
+    }
+    const char *name = PyUnicode_AsUTF8AndSize(type_name, NULL);
+    if (name == NULL) {
+        return NULL;
+    }
+    cls = new_exception(module, name, st->error_type, "A Python exception raised through a Mochi extern.");
+    if (cls != NULL && PyDict_SetItem(st->errors, type_name, cls) < 0) {
+        Py_CLEAR(cls);
+    }
+    return cls;
+}
+
+/* Re-raise a Python exception from a wrapped call as the Mochi runtime's catchable error
+ * (mochi_runtime.except_.MochiPanic, code 7 = MOCHI_ERR_FFI) when that runtime is importable, else as
+ * a MochiBridgeError subclass named after the original type; the original stays as __cause__.
+ * BaseExceptions that are not Exceptions (KeyboardInterrupt, SystemExit) pass through unchanged. */
+static void translate_error(PyObject *module, mb_state *st)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value == NULL || !PyObject_IsInstance(value, PyExc_Exception) || PyObject_IsInstance(value, st->error_type) ||
+        PyObject_IsInstance(value, st->mismatch_type)) {
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *name = PyType_GetName((PyTypeObject *)type);
+    PyObject *text = PyObject_Str(value);
+    PyObject *replacement = NULL;
+    if (name != NULL && text != NULL) {
+        PyObject *runtime = PyImport_ImportModule("mochi_runtime.except_");
+        PyObject *panic = runtime ? PyObject_GetAttrString(runtime, "MochiPanic") : NULL;
+        if (panic != NULL) {
+            PyObject *message = PyUnicode_FromFormat("%U: %U", name, text);
+            replacement = message ? PyObject_CallFunction(panic, "iO", 7, message) : NULL;
+            Py_XDECREF(message);
+        }
+        else {
+            PyErr_Clear(); /* no Mochi runtime in this process: the bridge's own classes */
+            PyObject *cls = error_class(module, st, name);
+            replacement = cls ? PyObject_CallFunctionObjArgs(cls, text, NULL) : NULL;
+            Py_XDECREF(cls);
+        }
+        Py_XDECREF(panic);
+        Py_XDECREF(runtime);
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(text);
+    if (replacement == NULL) { /* translating failed: the original error is the more useful one */
+        PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    PyException_SetCause(replacement, Py_NewRef(value)); /* steals the new reference */
+    PyErr_SetObject((PyObject *)Py_TYPE(replacement), replacement);
+    Py_DECREF(replacement);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
 static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwargs)
 {
     mb_extern *ex = (mb_extern *)self_obj;
@@ -181,6 +253,7 @@ static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwarg
     }
     result = invoke(st, ex->index, fn, self, pos, kw);
     if (result == NULL) {
+        translate_error(ex->module, st);
         goto done;
     }
     if (fn->ret[0] == 'n' || !st->spec->strict_returns) {
@@ -355,7 +428,8 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
     }
     st->targets = none_list(spec->nfunctions);
     st->classes = none_list(spec->nclasses);
-    if (st->targets == NULL || st->classes == NULL) {
+    st->errors = PyDict_New();
+    if (st->targets == NULL || st->classes == NULL || st->errors == NULL) {
         return -1;
     }
     if (PyModule_AddStringConstant(module, "__mochi_dist__", spec->dist) < 0 ||
@@ -379,6 +453,7 @@ int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->error_type);
     Py_VISIT(st->targets);
     Py_VISIT(st->classes);
+    Py_VISIT(st->errors);
     return 0;
 }
 
@@ -393,6 +468,7 @@ int mb_module_clear(PyObject *module)
     Py_CLEAR(st->error_type);
     Py_CLEAR(st->targets);
     Py_CLEAR(st->classes);
+    Py_CLEAR(st->errors);
     return 0;
 }
 

@@ -95,3 +95,8 @@ if sys.version_info >= (3, 99):
 else:
     def present(x: int | float) -> float:
         return x * 1.0
+
+
+def explode(message: str) -> int:
+    """Raises ValueError(message)."""
+    raise ValueError(message)
