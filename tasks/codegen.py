@@ -178,10 +178,11 @@ def render_externs(surface: Surface) -> str:
 def render_skipped(surface: Surface) -> str:
     out = [_banner(surface, "#").rstrip("\n"),
            f"# {len(surface.skipped)} item(s) of {surface.dist} {surface.version} have no Mochi binding.",
-           "# Each line: item, reason, detail. Bind one by hand with an `extern python fun` in your program",
-           "# and a function of the same name in your own <module>_externs.py sidecar.", ""]
+           "# Each line: item, reason, detail, and for functions a suggested override. Bind one by hand with",
+           "# that `extern python fun` (typed as you need) in your program and a function of the same name",
+           "# in your own <module>_externs.py sidecar.", ""]
     for s in surface.skipped:
-        out.append(f"{s.item}\t{s.reason}\t{s.detail}")
+        out.append(f"{s.item}\t{s.reason}\t{s.detail}" + (f"\tsuggest: {s.suggestion}" if s.suggestion else ""))
     out.append("")
     return "\n".join(out)
 

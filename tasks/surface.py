@@ -126,6 +126,8 @@ class Skip:
     item: str
     reason: str
     detail: str
+    suggestion: str = ""
+    """A hand-written `extern python fun` to start from (functions and methods), typed `value` throughout."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -561,6 +563,18 @@ def _param_type(arg: ast.arg, mapper: _Mapper, required: bool) -> str | None:
         return None
 
 
+def _suggest(node: ast.FunctionDef | ast.AsyncFunctionDef, mochi: str, kind: str) -> str:
+    """A starting point for a hand-written binding: the required parameters, everything typed `value`."""
+    a = node.args
+    positional = [*a.posonlyargs, *a.args]
+    required = positional[: len(positional) - len(a.defaults)]
+    if kind in ("method", "getattr", "new") or (required and required[0].arg in ("self", "cls")):
+        required = required[1:]
+    names = (["self"] if kind in ("method", "getattr") else []) + [mochi_safe(arg.arg) for arg in required]
+    names += [mochi_safe(arg.arg) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None]
+    return f"extern python fun {mochi}({', '.join(f'{n}: value' for n in names)}): value"
+
+
 class _Builder:
     """Collects the externs and skips of one distribution."""
 
@@ -579,8 +593,8 @@ class _Builder:
         self.functions.append(Function(module=fn.module, name=fn.name, mochi_name=name, params=fn.params,
                                        ret=fn.ret, doc=fn.doc, kind=fn.kind, item=fn.item))
 
-    def skip(self, item: str, exc: Refusal) -> None:
-        self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail))
+    def skip(self, item: str, exc: Refusal, suggestion: str = "") -> None:
+        self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail, suggestion=suggestion))
 
     def function(self, item: str, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str,
                  path: str, mochi: str, kind: str = "call", owner: ast.ClassDef | None = None) -> None:
@@ -590,7 +604,7 @@ class _Builder:
             try:
                 params, ret = self._signature(mod, node, kind, owner)
             except Refusal as exc:
-                self.skip(item, exc)
+                self.skip(item, exc, _suggest(node, mochi, kind))
                 return
             self.add(Function(module=module, name=path, mochi_name=mochi, params=params, ret=ret,
                               doc=_doc(node) or item, kind=kind, item=item))
@@ -606,7 +620,8 @@ class _Builder:
                               doc=f"overload {k} of {item}. {_doc(node) or _doc(variants[0])}".strip(), kind=kind,
                               item=item))
         if len(failures) == len(variants):
-            self.skip(item, Refusal("OverloadAmbiguity", "no overload maps: " + "; ".join(failures)[:400]))
+            self.skip(item, Refusal("OverloadAmbiguity", "no overload maps: " + "; ".join(failures)[:400]),
+                      _suggest(variants[0], mochi, kind))
 
     def _signature(self, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str,
                    owner: ast.ClassDef | None) -> tuple[tuple[Param, ...], str]:

@@ -103,3 +103,11 @@ def test_lock_dependencies_keep_only_what_applies_to_the_target() -> None:
     assert active_requirements(reqs, [], (3, 11, 7)) == ["a>=1", 'd; python_version >= "3.11"']
     assert active_requirements(reqs, ["tests"], (3, 9, 1)) == ["a>=1", 'b; extra == "tests"',
                                                                'c; python_version < "3.10"']
+
+
+def test_skip_report_suggestions_are_valid_mochi() -> None:
+    lines = [ln for ln in (GOLDEN / "typedfix" / "SKIPPED.txt").read_text().splitlines() if "\tsuggest: " in ln]
+    assert len(lines) == 5
+    for line in lines:
+        suggestion = line.split("\tsuggest: ", 1)[1]
+        assert check_shim(suggestion + "\n") == [], suggestion
