@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .typedesc import mochi_type
+from .typedesc import mochi_type, validate
 
 if TYPE_CHECKING:
     from .surface import Function, Surface
@@ -64,6 +64,11 @@ def _banner(surface: Surface, comment: str) -> str:
             f"({surface.provenance}) - do not edit; {REGENERATE}\n")
 
 
+def _desc(desc: str) -> str:
+    validate(desc)  # the runtime trusts these strings: refuse a malformed one here, not at call time
+    return _c_str(desc)
+
+
 def _c_str(text: str) -> str:
     if not text.isascii() or any(ch in text for ch in '"\\\n\r\0'):
         raise ValueError(f"refusing to embed {text!r} in C source")
@@ -88,12 +93,12 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool)
             for p in fn.params:
                 flags = " | ".join(f for f, on in (("MB_PARAM_REQUIRED", p.required), ("MB_PARAM_KEYWORD", p.keyword))
                                    if on) or "0"
-                out.append(f"    {{{_c_str(p.name)}, {_c_str(p.mochi_name)}, {_c_str(p.type)}, "
+                out.append(f"    {{{_c_str(p.name)}, {_c_str(p.mochi_name)}, {_desc(p.type)}, "
                            f"{_c_str(mochi_type(p.type))}, {flags}}},")
             out.append("};")
         ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret)
         rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, {_KINDS[fn.kind]}, "
-                    f"{pname if fn.params else 'NULL'}, {len(fn.params)}, {_c_str(fn.ret)}, {_c_str(ret_mochi)}}},")
+                    f"{pname if fn.params else 'NULL'}, {len(fn.params)}, {_desc(fn.ret)}, {_c_str(ret_mochi)}}},")
     if rows:
         out += ["", "static const mb_function functions[] = {", *rows, "};"]
     if surface.classes:

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MOCHI_SCALARS", "PY_SCALARS", "handle", "handle_indexes", "mochi_type", "python_type", "validate"]
+__all__ = ["MOCHI_SCALARS", "handle", "mochi_type", "validate"]
 
 MOCHI_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "string", "Y": "list<int>"}
-PY_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "str", "n": "None", "Y": "bytes"}
 _UNARY = "OLTDKS"
 _HANDLE = re.compile(r"H(\d+);")
 
 
 def handle(index: int) -> str:
     return f"H{index};"
-
-
-def handle_indexes(desc: str) -> list[int]:
-    return [int(m[1]) for m in _HANDLE.finditer(desc)]
 
 
 def validate(desc: str) -> None:
@@ -65,25 +60,3 @@ def mochi_type(desc: str) -> str:
     if c == "H":
         return "value"
     raise ValueError(f"no Mochi type for descriptor {desc!r}")
-
-
-def python_type(desc: str) -> str:
-    """The Python spelling of a descriptor, for messages and docs."""
-    c, rest = desc[0], desc[1:]
-    if c in PY_SCALARS:
-        return PY_SCALARS[c]
-    if c == "L":
-        return f"list[{python_type(rest)}]"
-    if c == "T":
-        return f"Iterable[{python_type(rest)}]"
-    if c == "D":
-        return f"dict[str, {python_type(rest)}]"
-    if c == "K":
-        return f"dict[int, {python_type(rest)}]"
-    if c == "S":
-        return f"set[{python_type(rest)}]"
-    if c == "O":
-        return f"{python_type(rest)} | None"
-    if c == "H":
-        return f"<handle {desc}>"
-    raise ValueError(f"no Python type for descriptor {desc!r}")

@@ -111,3 +111,20 @@ def test_skip_report_suggestions_are_valid_mochi() -> None:
     for line in lines:
         suggestion = line.split("\tsuggest: ", 1)[1]
         assert check_shim(suggestion + "\n") == [], suggestion
+
+
+@pytest.mark.parametrize(("desc", "mochi"), [
+    ("i", "int"), ("Of", "float?"), ("LDOi", "list<map<string, int?>>"), ("Ks", "map<int, string>"),
+    ("Sb", "set<bool>"), ("Y", "list<int>"), ("TH12;", "list<value>"),
+])
+def test_descriptors_render_in_mochi(desc: str, mochi: str) -> None:
+    from tasks.typedesc import mochi_type, validate
+    validate(desc)
+    assert mochi_type(desc) == mochi
+
+
+@pytest.mark.parametrize("desc", ["", "L", "Q", "ii", "H3", "H;", "Oz"])
+def test_malformed_descriptors_are_refused(desc: str) -> None:
+    from tasks.typedesc import validate
+    with pytest.raises(ValueError, match="descriptor"):
+        validate(desc)
