@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 from .audit import audit
 from .build import WrapperJob, build_wrappers
 from .cache import atomic_write
-from .capabilities import apply_db, load_db, scan_wheel
+from .capabilities import apply_db, load_db, scan_wheel_imports
 from .codegen import module_name, py_ident, render_all
 from .errors import BridgeError
 from .fetch import build_from_source, fetch_from_index
@@ -32,7 +32,6 @@ from .lockfile import (
 )
 from .manifest import load_manifest
 from .resolve import resolve
-from .scan import uses_trio
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
 from .stubs import StubSource, stub_ladder
@@ -151,7 +150,7 @@ def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
     fetched = read_json(out / "fetch.json")
     surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
                             tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"],
-                            uses_trio(Path(fetched["path"])), stubs.get("problems", {}))
+                            read_json(out / "capabilities.json")["trio"], stubs.get("problems", {}))
     _write_json(out / "surface.json", surface.to_dict())
     return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
 
@@ -198,11 +197,12 @@ def act_capabilities(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFail
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
     try:
-        findings = scan_wheel(Path(fetched["path"]))
+        findings, imports = scan_wheel_imports(Path(fetched["path"]))
         caps, status = apply_db(pin["name"], pin["version"], findings, load_db())
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "capabilities.json", {"capabilities": caps, "free_threaded": status,
+                                            "trio": "trio" in imports,  # R12, read by the surface stage
                                             "findings": [f.to_dict() for f in findings]})
     return {"capabilities": caps}
 

@@ -30,6 +30,7 @@ __all__ = [
     "load_db",
     "parse_db",
     "scan_wheel",
+    "scan_wheel_imports",
 ]
 
 CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
@@ -69,6 +70,8 @@ class _Scanner(ast.NodeVisitor):
         self.filename = filename
         self.aliases: dict[str, str] = {}
         self.findings: list[Finding] = []
+        self.imports: set[str] = set()
+        """Top-level modules imported anywhere (R12 asks whether trio is among them)."""
         self.depth = 0  # function/class nesting: monkey-patching is about module-level assignments
 
     def add(self, cap: str, node: ast.AST, evidence: str) -> None:
@@ -93,6 +96,7 @@ class _Scanner(ast.NodeVisitor):
 
     def _module(self, name: str, node: ast.AST) -> None:
         top = name.split(".", maxsplit=1)[0]
+        self.imports.add(top)
         if top in _NET_MODULES:
             self.add("net", node, f"import {name}")
         if top == "subprocess":
@@ -150,16 +154,23 @@ def _writes(call: ast.Call) -> bool:
 
 def scan_wheel(wheel: Path) -> list[Finding]:
     """Every capability finding in *wheel*, sorted by file and line."""
+    return scan_wheel_imports(wheel)[0]
+
+
+def scan_wheel_imports(wheel: Path) -> tuple[list[Finding], set[str]]:
+    """The capability findings of *wheel* and the top-level modules its code imports, in one parse."""
     findings: list[Finding] = []
+    imports: set[str] = set()
     for filename, tree in python_sources(wheel):
         scanner = _Scanner(filename)
         scanner.visit(tree)
         findings += scanner.findings
+        imports |= scanner.imports
     with open_wheel(wheel) as zf:
         for info in safe_members(zf, wheel):
             if info.filename.endswith(_NATIVE) or ".so." in info.filename.rsplit("/", 1)[-1]:
                 findings.append(Finding("cextension", info.filename, 0, "native file"))
-    return sorted(set(findings), key=lambda f: (f.file, f.line, f.capability, f.evidence))
+    return sorted(set(findings), key=lambda f: (f.file, f.line, f.capability, f.evidence)), imports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

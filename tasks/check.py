@@ -17,14 +17,13 @@ from typing import Any
 
 from .actions import stub_source
 from .cache import digest_file, wheel_path
-from .capabilities import apply_db, load_db, scan_wheel
+from .capabilities import apply_db, load_db, scan_wheel_imports
 from .codegen import render_all
 from .errors import BridgeError
 from .fetch import build_from_source
 from .index import fetch_project, open_url
 from .lockfile import LockEntry, read_lock, render_pylock
 from .manifest import load_manifest
-from .scan import uses_trio
 from .stubs import stub_ladder
 from .surface import build_surface
 
@@ -115,7 +114,8 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
     _compare(drifts, entry, "wheel-sha256", entry.wheel_sha256, digests.sha256)
     wheel_ok = not drifts
     if wheel_ok:
-        caps, _ = apply_db(entry.name, entry.version, scan_wheel(wheel), load_db())
+        findings, imports = scan_wheel_imports(wheel)
+        caps, _ = apply_db(entry.name, entry.version, findings, load_db())
         _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
     if entry.source_kind == "index":
         try:
@@ -134,7 +134,7 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
     surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
-                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], uses_trio(wheel),
+                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], "trio" in imports,
                             stubs.problems)
     files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
     _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)

@@ -119,8 +119,9 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             d = deps_dir(pin["name"])
             yield {"basename": "surface", "name": pin["name"],
                    "actions": [(run_action, ["act_surface", args, pin["name"]])],
-                   "file_dep": [str(d / "stubs.json"), str(d / "fetch.json")], "targets": [str(d / "surface.json")],
-                   "task_dep": [f"stubs:{pin['name']}"],
+                   "file_dep": [str(d / "stubs.json"), str(d / "fetch.json"), str(d / "capabilities.json")],
+                   "targets": [str(d / "surface.json")],
+                   "task_dep": [f"stubs:{pin['name']}", f"capabilities:{pin['name']}"],
                    "uptodate": [config_changed(tool)]}
 
     def codegen_tasks() -> Iterator[dict[str, Any]]:

@@ -1,8 +1,4 @@
-"""Static scans over a wheel's Python sources (no code is imported or run).
-
-Shared by the type surface (R12: a distribution that imports trio gets its async items skipped
-with `IncompatibleAsyncRuntime`) and the capability audit.
-"""
+"""A wheel's Python sources, parsed without importing or running anything (for the capability scan)."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from pathlib import Path
 
 from .wheel import open_wheel, read_member, safe_members
 
-__all__ = ["imported_modules", "python_sources", "uses_trio"]
+__all__ = ["python_sources"]
 
 
 def python_sources(wheel: Path) -> Iterator[tuple[str, ast.Module]]:
@@ -26,17 +22,3 @@ def python_sources(wheel: Path) -> Iterator[tuple[str, ast.Module]]:
             except (SyntaxError, ValueError):
                 continue
             yield info.filename, tree
-
-
-def imported_modules(tree: ast.Module) -> Iterator[tuple[str, int]]:
-    """(top-level module name, line) of every import in *tree*, however deeply nested."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                yield a.name.split(".")[0], node.lineno
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            yield node.module.split(".")[0], node.lineno
-
-
-def uses_trio(wheel: Path) -> bool:
-    return any(name == "trio" for _, tree in python_sources(wheel) for name, _ in imported_modules(tree))

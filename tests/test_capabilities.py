@@ -148,3 +148,10 @@ def test_free_threaded_gate(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stdout
     finally:
         idx.stop()
+
+
+def test_the_scan_lists_imports_however_deeply_nested(tmp_path: Path) -> None:
+    from tasks.capabilities import scan_wheel_imports
+    wheel = build_wheel(tmp_path, "nested", "1.0", {
+        "nested/__init__.py": b"import json\n\nasync def f() -> None:\n    import trio.lowlevel\n"})
+    assert scan_wheel_imports(wheel) == ([], {"json", "trio"})
