@@ -165,6 +165,14 @@ def tree_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def write_project(root: Path, deps: str, index_url: str, python: str = "") -> Path:
+    """A Mochi project at *root* depending on *deps* (manifest lines) from the index at *index_url*."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "mochi.toml").write_text(f'[python-dependencies]\n{deps}\n[python]\nrequires-python = ">=3.11"\n'
+                                     f'indexes = [{{ url = "{index_url}" }}]\n{python}')
+    return root
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`mochi-py ARGS` in a fresh process (the way a user runs it)."""
     return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=cwd, capture_output=True, text=True,

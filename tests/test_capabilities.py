@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import build_wheel, fixture_index, run_cli
+from helpers import build_wheel, fixture_index, run_cli, write_project
 
 from tasks.capabilities import apply_db, load_db, parse_db, scan_wheel
 from tasks.errors import ManifestError
@@ -70,12 +70,8 @@ def test_the_shipped_database_is_valid() -> None:
     assert {"inflection", "humanize", "requests", "numpy"} <= names
 
 
-def _project(tmp_path: Path, url: str, deps: str, python: str = "", name: str = "proj") -> Path:
-    root = tmp_path / name
-    root.mkdir(exist_ok=True)
-    (root / "mochi.toml").write_text(f'[python-dependencies]\n{deps}\n[python]\nrequires-python = ">=3.11"\n'
-                                     f'indexes = [{{ url = "{url}" }}]\n{python}')
-    return root
+def _project(tmp_path: Path, url: str, deps: str, python: str = "") -> Path:
+    return write_project(tmp_path / "proj", deps, url, python)
 
 
 def test_lock_enforces_declared_capabilities_with_evidence(tmp_path: Path) -> None:

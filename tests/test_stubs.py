@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FixtureIndex, build_wheel, fixture_index, package_files, run_cli
+from helpers import FixtureIndex, build_wheel, fixture_index, package_files, run_cli, write_project
 
 STUB_INIT = b"def double(x: int) -> int: ...\ndef label(name: str, excited: bool = ...) -> str: ...\n"
 
@@ -39,10 +39,7 @@ def stub_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureInde
 
 def _lock(tmp_path: Path, idx: FixtureIndex, deps: str, python: str = "", env: dict[str, str] | None = None,
           ok: bool = True) -> Any:
-    root = tmp_path / "proj"
-    root.mkdir(exist_ok=True)
-    (root / "mochi.toml").write_text(f'[python-dependencies]\n{deps}\n[python]\nrequires-python = ">=3.11"\n'
-                                     f'indexes = [{{ url = "{idx.url}" }}]\n{python}')
+    root = write_project(tmp_path / "proj", deps, idx.url, python)
     proc = run_cli("lock", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache"), **(env or {})})
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr
