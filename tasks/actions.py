@@ -35,7 +35,7 @@ from .resolve import resolve
 from .site import SITE_DIR, install_site
 from .sources import check_imports, scan_project
 from .stubs import StubSource, stub_ladder
-from .surface import Surface, build_surface
+from .surface import Surface, SurfaceOptions, build_surface
 
 __all__ = [
     "act_capabilities",
@@ -144,13 +144,22 @@ def act_stubs(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     return {"provenance": stubs.provenance}
 
 
-def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
+def surface_options(ctx: Ctx, trio: bool) -> SurfaceOptions:
+    return SurfaceOptions(python_version=tuple(ctx["python_version"][:2]), platform=ctx["marker_env"]["sys_platform"],
+                          trio=trio, any_handle=ctx["any_mode"] == "handle",
+                          monomorphise=tuple(tuple(m) for m in ctx["monomorphise"]))
+
+
+def act_surface(ctx: Ctx, name: str) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, name)
     stubs = read_json(out / "stubs.json")
     fetched = read_json(out / "fetch.json")
-    surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
-                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"],
-                            read_json(out / "capabilities.json")["trio"], stubs.get("problems", {}))
+    try:
+        surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
+                                surface_options(ctx, read_json(out / "capabilities.json")["trio"]),
+                                stubs.get("problems", {}))
+    except BridgeError as exc:
+        return _failed(exc)
     _write_json(out / "surface.json", surface.to_dict())
     return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
 
@@ -158,7 +167,7 @@ def act_surface(ctx: Ctx, name: str) -> dict[str, Any]:
 def act_codegen(ctx: Ctx, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     surface = Surface.from_dict(read_json(out / "surface.json"))
-    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
+    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"], ctx["async_mode"])
     wrap = Path(ctx["root"]) / "python_wrap" / name
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode())
     atomic_write(wrap / "shim.mochi", files.shim.encode())

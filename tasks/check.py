@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .actions import stub_source
+from .actions import stub_source, surface_options
 from .cache import digest_file, wheel_path
 from .capabilities import apply_db, load_db, scan_wheel_imports
 from .codegen import render_all
@@ -133,9 +133,11 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
         return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, f"unavailable: {exc.message}")]
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
-    surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
-                            tuple(ctx["python_version"][:2]), ctx["marker_env"]["sys_platform"], "trio" in imports,
-                            stubs.problems)
-    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"])
+    try:
+        surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
+                                surface_options(ctx, "trio" in imports), stubs.problems)
+    except BridgeError as exc:
+        return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, f"unavailable: {exc.message}")]
+    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"], ctx["async_mode"])
     _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
     return drifts

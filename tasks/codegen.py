@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .typedesc import mochi_type, validate
+from .typedesc import mochi_type, parts, validate
 
 if TYPE_CHECKING:
-    from .surface import Function, Surface
+    from .surface import Function, Surface, TypeDef
 
 __all__ = [
     "GeneratedFiles",
@@ -23,6 +23,7 @@ __all__ = [
     "py_ident",
     "render_all",
     "render_c",
+    "render_declarations",
     "render_externs",
     "render_shim",
     "render_skipped",
@@ -30,7 +31,9 @@ __all__ = [
 
 REGENERATE = "regenerate with `mochi-py lock`"
 _KINDS = {"call": "MB_CALL", "new": "MB_NEW", "method": "MB_METHOD", "getattr": "MB_GETATTR",
-          "constant": "MB_CONSTANT"}
+          "constant": "MB_CONSTANT", "cast": "MB_CAST"}
+_TYPE_KINDS = {"dataclass": "MB_TYPE_DATACLASS", "namedtuple": "MB_TYPE_NAMEDTUPLE", "typeddict": "MB_TYPE_TYPEDDICT",
+               "tuple": "MB_TYPE_TUPLE", "union": "MB_TYPE_UNION", "enum": "MB_TYPE_ENUM"}
 
 
 def py_ident(dist: str) -> str:
@@ -75,8 +78,13 @@ def _c_str(text: str) -> str:
     return f'"{text}"'
 
 
-def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool) -> str:
+def _names(surface: Surface) -> list[str]:
+    return [t.mochi_name for t in surface.types]
+
+
+def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool, async_mode: str = "per-call") -> str:
     mod = module_name(surface.dist)
+    names = _names(surface)
     api = f"0x{abi_floor[0]:02x}{abi_floor[1]:02x}0000"
     out = [
         _banner(surface, "/*").rstrip("\n") + " */",
@@ -94,13 +102,25 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool)
                 flags = " | ".join(f for f, on in (("MB_PARAM_REQUIRED", p.required), ("MB_PARAM_KEYWORD", p.keyword))
                                    if on) or "0"
                 out.append(f"    {{{_c_str(p.name)}, {_c_str(p.mochi_name)}, {_desc(p.type)}, "
-                           f"{_c_str(mochi_type(p.type))}, {flags}}},")
+                           f"{_c_str(mochi_type(p.type, names))}, {flags}}},")
             out.append("};")
-        ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret)
+        ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret, names)
         rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, {_KINDS[fn.kind]}, "
-                    f"{pname if fn.params else 'NULL'}, {len(fn.params)}, {_desc(fn.ret)}, {_c_str(ret_mochi)}}},")
+                    f"{'MB_FN_ASYNC' if fn.is_async else '0'}, {pname if fn.params else 'NULL'}, {len(fn.params)}, "
+                    f"{_desc(fn.ret)}, {_c_str(ret_mochi)}}},")
     if rows:
         out += ["", "static const mb_function functions[] = {", *rows, "};"]
+    type_rows = []
+    for k, t in enumerate(surface.types):
+        out += ["", f"static const mb_field fields_{k}[] = {{ /* {t.mochi_name} */"]
+        for f in t.fields:
+            out.append(f"    {{{_c_str(f.name)}, {_c_str(f.mochi_name)}, {_desc(f.type) if f.type else 'NULL'}, "
+                       f"{1 if f.required else 0}}},")
+        out.append("};")
+        type_rows.append(f"    {{{_TYPE_KINDS[t.kind]}, {_c_str(t.mochi_name)}, {_c_str(t.module)}, {_c_str(t.name)}, "
+                         f"fields_{k}, {len(t.fields)}}},")
+    if type_rows:
+        out += ["", "static const mb_type types[] = {", *type_rows, "};"]
     if surface.classes:
         out += ["", "static const mb_class classes[] = {"]
         out += [f"    {{{_c_str(c.module)}, {_c_str(c.name)}}}," for c in surface.classes]
@@ -109,7 +129,9 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool)
         "",
         "static const mb_module_spec spec = {",
         f"    {_c_str(surface.dist)}, {_c_str(surface.version)}, {'functions' if rows else 'NULL'}, {len(rows)},",
-        f"    {'classes' if surface.classes else 'NULL'}, {len(surface.classes)}, {1 if strict_returns else 0},",
+        f"    {'classes' if surface.classes else 'NULL'}, {len(surface.classes)}, "
+        f"{'types' if type_rows else 'NULL'}, {len(type_rows)}, {1 if strict_returns else 0}, "
+        f"{'MB_ASYNC_PERSISTENT' if async_mode == 'persistent' else 'MB_ASYNC_PER_CALL'},",
         "};",
         "",
         "static int exec_module(PyObject *module)",
@@ -148,34 +170,119 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool)
     return "\n".join(out)
 
 
-def _signature(fn: Function) -> str:
-    params = ", ".join(f"{p.mochi_name}: {mochi_type(p.type)}" for p in fn.params)
-    ret = "" if fn.ret == "n" else f": {mochi_type(fn.ret)}"
+def _signature(fn: Function, names: list[str]) -> str:
+    params = ", ".join(f"{p.mochi_name}: {mochi_type(p.type, names)}" for p in fn.params)
+    ret = "" if fn.ret == "n" else f": {mochi_type(fn.ret, names)}"
     return f"extern python fun {fn.mochi_name}({params}){ret}"
+
+
+def _type_doc(t: TypeDef) -> str:
+    if t.kind == "tuple":
+        return "A fixed-length Python tuple, as a record."
+    if t.kind == "union":
+        return "A Python union: one variant per arm, its value in `v`."
+    return f"{t.module}.{t.name} ({t.kind}){'. ' + t.doc if t.doc else ''}"
+
+
+def render_types(surface: Surface) -> list[str]:
+    """Mochi declarations of the surface's records, sum types and enums (each after the types it uses)."""
+    names = _names(surface)
+    out = []
+    for t in surface.types:
+        out.append(f"/// {_type_doc(t)}")
+        if t.kind == "enum":
+            out.append(f"type {t.mochi_name} = " + " | ".join(f.mochi_name for f in t.fields))
+        elif t.kind == "union":
+            out.append(f"type {t.mochi_name} = " + " | ".join(f"{f.mochi_name}(v: {mochi_type(f.type, names)})"
+                                                              for f in t.fields))
+        else:
+            out.append(f"type {t.mochi_name} {{")
+            out += [f"  {f.mochi_name}: {mochi_type(f.type, names)}" for f in t.fields]
+            out.append("}")
+        out.append("")
+    return out
+
+
+def render_declarations(surface: Surface) -> list[str]:
+    """The shim's body: types, then one `extern python fun` per function, each with its `///` doc."""
+    names = _names(surface)
+    out = render_types(surface)
+    for fn in surface.functions:
+        doc = fn.doc or f"{fn.module}.{fn.name}"
+        out.append(f"/// {doc}")
+        out.append(_signature(fn, names))
+        out.append("")
+    return out
 
 
 def render_shim(surface: Surface) -> str:
     out = [_banner(surface, "//").rstrip("\n"),
-           f"// Items: {len(surface.functions)}  Skipped: {len(surface.skipped)}  (see SKIPPED.txt)", ""]
-    for fn in surface.functions:
-        doc = fn.doc or f"{fn.module}.{fn.name}"
-        out.append(f"/// {doc}")
-        out.append(_signature(fn))
-        out.append("")
-    return "\n".join(out)
+           f"// Items: {len(surface.functions)}  Types: {len(surface.types)}  Skipped: {len(surface.skipped)}  "
+           "(see SKIPPED.txt)", ""]
+    return "\n".join(out + render_declarations(surface))
+
+
+def _py_annotation(desc: str, names: list[str]) -> str:
+    """The Python spelling of the Mochi-side value of a descriptor (documentation in the re-export module)."""
+    c, rest = desc[0], desc[1:]
+    simple = {"i": "int", "f": "float", "b": "bool", "s": "str", "Y": "list[int]", "V": "object", "H": "object",
+              "n": "None"}
+    if c in simple:
+        return simple[c]
+    if c in "LTA":
+        return f"list[{_py_annotation(rest, names)}]"
+    if c in "DK":
+        return f"dict[{'str' if c == 'D' else 'int'}, {_py_annotation(rest, names)}]"
+    if c == "S":
+        return f"set[{_py_annotation(rest, names)}]"
+    if c == "O":
+        return f"{_py_annotation(rest, names)} | None"
+    if c == "R":
+        return f'"{names[int(rest[:-1])]}"'
+    *args, ret = parts(desc)
+    return f"Callable[[{', '.join(_py_annotation(a, names) for a in args)}], {_py_annotation(ret, names)}]"
+
+
+def _py_classes(surface: Surface) -> list[str]:
+    """Frozen dataclasses shaped like the classes the Mochi Python target generates for each type."""
+    names = _names(surface)
+    out: list[str] = []
+    for t in surface.types:
+        variants = [(f.mochi_name, [("v", f.type)] if t.kind == "union" else []) for f in t.fields] if t.kind in (
+            "union", "enum") else [(t.mochi_name, [(f.mochi_name, f.type) for f in t.fields])]
+        for cname, fields in variants:
+            doc = _type_doc(t).replace("\\", "\\\\").replace('"', "'")
+            out += ["", "", "@_dc.dataclass(frozen=True, slots=True)", f"class {cname}:", f'    """{doc}"""']
+            out += [f"    {fname}: {_py_annotation(ftype, names)}" for fname, ftype in fields]
+        if t.kind in ("union", "enum"):
+            out += ["", "", f"{t.mochi_name} = {' | '.join(f.mochi_name for f in t.fields)}"]
+    return out
 
 
 def render_externs(surface: Surface) -> str:
     mod = module_name(surface.dist)
     names = [fn.mochi_name for fn in surface.functions]
+    types = [n for t in surface.types for n in [t.mochi_name, *(f.mochi_name for f in t.fields
+                                                                 if t.kind in ("union", "enum"))]]
     out = [_banner(surface, "#").rstrip("\n"),
-           f'"""Mochi Python-target sidecar for {surface.dist} {surface.version}: re-exports the checked externs."""',
+           f'"""Mochi Python-target sidecar for {surface.dist} {surface.version}: re-exports the checked externs.',
            "",
+           "Records, sum types and enums come back as instances of the classes below, unless a program binds",
+           f"its own (the Mochi Python target's generated classes) with `{mod}._mochi_bind(resolver)`.",
+           '"""',
+           "",
+           "from __future__ import annotations",
+           "",
+           "import dataclasses as _dc",
+           "from collections.abc import Callable",
+           "",
+           f"import {mod} as _wrapper",
            f"from {mod} import MochiBridgeError, PythonTypeMismatch",
            ]
     out += [f"from {mod} import {n}" for n in names]
-    out += ["", "__all__ = ["]
-    out += [f'    "{n}",' for n in sorted([*names, "MochiBridgeError", "PythonTypeMismatch"])]
+    out += _py_classes(surface)
+    out += ["", "", "_wrapper._mochi_bind(globals())", "", "__all__ = ["]
+    out += [f'    "{n}",' for n in sorted([*names, *types, "MochiBridgeError", "PythonTypeMismatch"])]
     out += ["]", ""]
     return "\n".join(out)
 
@@ -192,6 +299,7 @@ def render_skipped(surface: Surface) -> str:
     return "\n".join(out)
 
 
-def render_all(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool) -> GeneratedFiles:
-    return GeneratedFiles(c_source=render_c(surface, abi_floor, strict_returns), shim=render_shim(surface),
+def render_all(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
+               async_mode: str = "per-call") -> GeneratedFiles:
+    return GeneratedFiles(c_source=render_c(surface, abi_floor, strict_returns, async_mode), shim=render_shim(surface),
                           externs=render_externs(surface), skipped=render_skipped(surface))

@@ -38,6 +38,9 @@ class Context:
     stubgen_inspect: bool
     capabilities_declared: tuple[str, ...] | None
     free_threaded: bool
+    any_mode: str = "refuse"
+    monomorphise: tuple[tuple[str, str], ...] = ()
+    async_mode: str = "per-call"
     release: tuple[str, ...] = ()
     """Packages whose sticky pins `update` releases (`*` for all)."""
     elevation: str = "ignore"
@@ -74,4 +77,5 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
                    cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
                    strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
                    stubgen_inspect=py.stubgen_inspect, capabilities_declared=py.capabilities,
-                   free_threaded=py.free_threaded, release=release, elevation=elevation)
+                   free_threaded=py.free_threaded, any_mode=py.any_mode, monomorphise=py.monomorphise,
+                   async_mode=py.async_mode, release=release, elevation=elevation)

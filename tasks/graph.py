@@ -122,7 +122,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "file_dep": [str(d / "stubs.json"), str(d / "fetch.json"), str(d / "capabilities.json")],
                    "targets": [str(d / "surface.json")],
                    "task_dep": [f"stubs:{pin['name']}", f"capabilities:{pin['name']}"],
-                   "uptodate": [config_changed(tool)]}
+                   "uptodate": [config_changed({**tool, "any": ctx.any_mode,
+                                                "monomorphise": [list(m) for m in ctx.monomorphise]})]}
 
     def codegen_tasks() -> Iterator[dict[str, Any]]:
         """Render the C wrapper, shim.mochi, the re-export module and SKIPPED.txt."""
@@ -134,7 +135,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
                    "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
-                                                "strict": ctx.strict_returns})]}
+                                                "strict": ctx.strict_returns, "async": ctx.async_mode})]}
 
     def compile_task() -> dict[str, Any]:
         """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""

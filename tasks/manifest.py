@@ -449,11 +449,8 @@ def unsupported_settings(manifest: Manifest) -> None:
     py = manifest.python
     here = Location(manifest.path, 1, 1)
     for key, active, what in (
-        ("async-mode", py.async_mode != "per-call", "the persistent event loop"),
         ("stubgen", py.stubgen_aggressive, "aggressive stubgen heuristics"),
         ("require-attestations", bool(py.require_attestations), "PEP 740 attestation checks"),
-        ("monomorphise", bool(py.monomorphise), "monomorphised generics"),
-        ("any", py.any_mode != "refuse", "Any handles"),
     ):
         if active:
             raise ManifestError(py.location(key, here), f"{what} ([python].{key}) are not supported by this "

@@ -21,17 +21,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .typedesc import handle
+from .errors import BridgeError
+from .typedesc import callable_, handle, mochi_type, named, references
 
 __all__ = [
     "MOCHI_BUILTINS",
     "MOCHI_KEYWORDS",
     "ClassRef",
+    "Field",
     "Function",
     "Param",
     "Refusal",
     "Skip",
     "Surface",
+    "SurfaceOptions",
+    "TypeDef",
     "build_surface",
     "mochi_safe",
 ]
@@ -67,8 +71,10 @@ _LITERAL = {"typing.Literal", "typing_extensions.Literal"}
 _NONE = {"builtins.None", "types.NoneType", "typing.NoReturn", "typing.Never"}
 _ANYLIKE = {"typing.Any": "Any", "typing_extensions.Any": "Any", "builtins.object": "object"}
 _CALLABLE = {"typing.Callable", "collections.abc.Callable", "typing_extensions.Callable"}
-_ASYNC_ITER = {f"{p}{n}" for p in _T for n in ("AsyncIterator", "AsyncIterable", "AsyncGenerator", "Awaitable",
-                                              "Coroutine")}
+_ASYNC_ITER = {f"{p}{n}" for p in _T for n in ("AsyncIterator", "AsyncIterable", "AsyncGenerator")}
+_AWAITABLE = {f"{p}{n}" for p in _T for n in ("Awaitable", "Coroutine")}
+_ENUMS = {"enum.Enum", "enum.IntEnum", "enum.StrEnum"}
+_RECORD_DECORATORS = {"dataclass", "define", "frozen", "mutable", "attrs"}
 _TYPE_ALIAS: tuple[type, ...] = (ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()  # `type X = ...`, 3.12+
 # typeshed's standard-library stubs, shipped inside mypy, to recognise stdlib classes (found, not imported)
 _STDLIB_STUBS = Path(getattr(importlib.util.find_spec("mypy"), "origin", None) or ".").parent / "typeshed" / "stdlib"
@@ -108,9 +114,12 @@ class Function:
     ret: str
     doc: str
     kind: str = "call"
-    """`call`, `new` (constructor), `method`, `getattr` (property or attribute) or `constant`."""
+    """`call`, `new` (constructor), `method`, `getattr` (property or attribute), `constant`, or `cast`
+    (an `Any` handle checked against the return type)."""
     item: str = ""
     """The public item this extern binds (`requests.Session.get`); overload variants share it."""
+    is_async: bool = False
+    """An `async def`: the call's awaitable is run to completion on the event loop."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +128,48 @@ class ClassRef:
 
     module: str
     name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    """A record field, a sum-type variant (payload `v`) or an enum member (no type)."""
+
+    name: str
+    """The Python field name, tuple position, or enum member name."""
+    mochi_name: str
+    type: str
+    required: bool = True
+    """False for a `TypedDict` key that may be absent (its type is then optional)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeDef:
+    """A named Mochi type (`R<n>;` is the n-th of a surface's types).
+
+    `kind` is `dataclass`, `namedtuple`, `typeddict` or `tuple` (a record `type Name { ... }`),
+    `union` (a sum type, one variant per arm) or `enum` (a payload-less sum type).
+    """
+
+    kind: str
+    mochi_name: str
+    module: str
+    """The Python class (dataclass, namedtuple, enum); empty for the structural kinds."""
+    name: str
+    fields: tuple[Field, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurfaceOptions:
+    """What the surface depends on besides the stubs: the target and the `[python]` settings."""
+
+    python_version: tuple[int, int] = (3, 12)
+    platform: str = "linux"
+    trio: bool = False
+    any_handle: bool = False
+    """`[python].any = "handle"`: `Any` crosses as `value`, with checked `<alias>_as_*` casts."""
+    monomorphise: tuple[tuple[str, str], ...] = ()
+    """(`item`, `T`) pairs: the item's type variables instantiated with the Python type `T`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +189,7 @@ class Surface:
     functions: tuple[Function, ...] = ()
     skipped: tuple[Skip, ...] = field(default=())
     classes: tuple[ClassRef, ...] = ()
+    types: tuple[TypeDef, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -147,7 +199,9 @@ class Surface:
         funcs = tuple(Function(**{**f, "params": tuple(Param(**p) for p in f["params"])}) for f in data["functions"])
         return cls(dist=str(data["dist"]), version=str(data["version"]), provenance=str(data["provenance"]),
                    functions=funcs, skipped=tuple(Skip(**s) for s in data["skipped"]),
-                   classes=tuple(ClassRef(**c) for c in data.get("classes", [])))
+                   classes=tuple(ClassRef(**c) for c in data.get("classes", [])),
+                   types=tuple(TypeDef(**{**t, "fields": tuple(Field(**f) for f in t["fields"])})
+                               for t in data.get("types", [])))
 
 
 def mochi_safe(name: str, taken: set[str] | None = None) -> str:
@@ -190,13 +244,21 @@ def _decorators(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> 
 class _Surveyor:
     """Loads modules of one distribution (and stdlib stubs, to recognise classes) and maps types."""
 
-    def __init__(self, root: Path, python_version: tuple[int, int], platform: str) -> None:
+    def __init__(self, root: Path, options: SurfaceOptions, prefix: str) -> None:
         self.root = root
-        self.python_version = python_version
-        self.platform = platform
+        self.options = options
+        self.python_version = options.python_version
+        self.platform = options.platform
         self.cache: dict[tuple[Path, str], _Module | None] = {}
         self.classes: list[ClassRef] = []
         self.tops: set[str] = set()
+        self.prefix = prefix
+        """The alias type names start with: the distribution's first import name."""
+        self.types: list[TypeDef] = []
+        self.type_keys: dict[tuple[str, ...], str] = {}
+        """A class or structural shape -> its descriptor; `pending` while a record's fields are mapped."""
+        self.used: set[str] = set()
+        """Every Mochi name taken in the shim: externs, types and variants share one namespace."""
 
     # --- loading ------------------------------------------------------------------------------
     def load(self, qualname: str, root: Path | None = None) -> _Module | None:
@@ -329,21 +391,195 @@ class _Surveyor:
         other = self.load(mod_name, root)
         return None if other is None else self.find(other, attr, depth)
 
-    # --- handles -------------------------------------------------------------------------------
+    # --- handles and named types ----------------------------------------------------------------
     def class_handle(self, mod: _Module, node: ast.ClassDef) -> str:
         ref = ClassRef(module=mod.qualname, name=node.name)
         if ref not in self.classes:
             self.classes.append(ref)
         return handle(self.classes.index(ref))
 
+    def class_type(self, mod: _Module, node: ast.ClassDef) -> str:
+        """`R<n>;` for a record (dataclass, NamedTuple, TypedDict) or enum, else the class's handle.
+
+        A record whose required fields do not all map, or an enum with fewer than two members,
+        crosses as a handle instead; so does a record that contains itself.
+        """
+        key = ("class", mod.qualname, node.name)
+        known = self.type_keys.get(key)
+        if known == "pending":
+            raise Refusal("UnsupportedTypingConstruct", f"{node.name} contains itself: it crosses as a handle")
+        if known is not None:
+            return known
+        kind = self.class_kind(mod, node)
+        if kind is None:
+            return self.class_handle(mod, node)
+        self.type_keys[key] = "pending"
+        try:
+            fields = self._enum_members(node) if kind == "enum" else self._record_fields(mod, node, kind)
+        except Refusal:
+            fields = []
+        if len(fields) < (2 if kind == "enum" else 1):  # `type E = A` alone is an alias, `type R {}` no record
+            desc = self.class_handle(mod, node)
+        else:
+            desc = self.add_type(kind, node.name, fields, module=mod.qualname, name=node.name, doc=_doc(node))
+        self.type_keys[key] = desc
+        return desc
+
+    def class_kind(self, mod: _Module, node: ast.ClassDef, depth: int = 0) -> str | None:
+        own = mod.qualname.split(".")[0] in self.tops  # records only from this distribution; enums from anywhere
+        if own and _decorators(node) & _RECORD_DECORATORS:
+            return "dataclass"
+        for base in node.bases:
+            qual = _Mapper(self, mod).qualify(base.value if isinstance(base, ast.Subscript) else base) or ""
+            if qual in _ENUMS:
+                return "enum"
+            if qual.rpartition(".")[2] in ("NamedTuple", "TypedDict") and qual.startswith(("typing", "typing_ext")):
+                return ("namedtuple" if qual.endswith("NamedTuple") else "typeddict") if own else None
+            found = self.find_qualified(qual) if qual and not qual.startswith("builtins.") and depth < 8 else None
+            if found is not None and isinstance(found[1], ast.ClassDef):
+                inherited = self.class_kind(found[0], found[1], depth + 1)
+                if inherited in ("typeddict", "enum") and (own or inherited == "enum"):
+                    return inherited
+        return None
+
+    def members(self, mod: _Module, node: ast.ClassDef, seen: set[str] | None = None
+                ) -> dict[str, tuple[_Module, ast.stmt, ast.ClassDef]]:
+        """Members of *node* and of its bases in this distribution (the class's own win)."""
+        seen = set() if seen is None else seen
+        out: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]] = {}
+        key = f"{mod.qualname}.{node.name}"
+        if key in seen:
+            return out
+        seen.add(key)
+        for base in reversed(node.bases):
+            qual = _Mapper(self, mod).qualify(base.value if isinstance(base, ast.Subscript) else base)
+            found = self.find_qualified(qual) if qual and not qual.startswith("builtins.") else None
+            if found and isinstance(found[1], ast.ClassDef) and found[0].qualname.split(".")[0] in self.tops:
+                out.update(self.members(found[0], found[1], seen))
+        for member in self._flat(node.body):
+            if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                variants = mod.overloads.setdefault((node.name, member.name), [])
+                if isinstance(member, ast.FunctionDef) and "overload" in _decorators(member) and not any(
+                        v is member for v in variants):
+                    variants.append(member)
+                out[member.name] = (mod, member, node)
+            elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
+                out[member.target.id] = (mod, member, node)
+        return out
+
+    def _record_fields(self, mod: _Module, node: ast.ClassDef, kind: str) -> list[Field]:
+        total = next((k.value.value for k in node.keywords if k.arg == "total" and isinstance(k.value, ast.Constant)),
+                     True)
+        fields: list[Field] = []
+        taken: set[str] = set()
+        for name, (owner_mod, member, owner) in self.members(mod, node).items():
+            if not isinstance(member, ast.AnnAssign) or _is_classvar(member.annotation):
+                continue
+            shown = ast.unparse(member.annotation)
+            if kind == "typeddict":
+                required = not shown.startswith(("NotRequired", "typing.NotRequired", "typing_extensions.NotRequired"))
+                required = required and (bool(total) or shown.startswith(("Required", "typing.Req", "typing_ext")))
+            else:
+                required = member.value is None
+            try:
+                desc = _Mapper(self, owner_mod, owner).map(member.annotation, "return")
+                if desc == "n":
+                    raise Refusal("UnsupportedTypingConstruct", f"field {name!r} is annotated None")
+            except Refusal as exc:
+                if required:
+                    raise Refusal(exc.reason, f"field {name!r}: {exc.detail}") from None
+                continue  # an optional field is left out: its default applies
+            if kind == "typeddict" and not required and not desc.startswith("O"):
+                desc = "O" + desc
+            mname = mochi_safe(name, taken)
+            taken.add(mname)
+            fields.append(Field(name=name, mochi_name=mname, type=desc, required=required))
+        return fields
+
+    def _enum_members(self, node: ast.ClassDef) -> list[Field]:
+        out = []
+        for member in self._flat(node.body):
+            if isinstance(member, ast.Assign) and len(member.targets) == 1 and isinstance(member.targets[0], ast.Name):
+                name = member.targets[0].id
+            elif (isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name)
+                  and not _is_classvar(member.annotation)):
+                name = member.target.id
+            else:
+                continue
+            if not name.startswith("_"):
+                out.append(Field(name=name, mochi_name=name, type=""))
+        return out
+
+    def add_type(self, kind: str, label: str, fields: list[Field], module: str = "", name: str = "",
+                 doc: str = "") -> str:
+        """Name and append a type; variants are named `<Type>_<label>`, unique in the whole shim."""
+        tname = mochi_safe(f"{self.prefix}_{label}", self.used)
+        self.used.add(tname)
+        if kind in ("union", "enum"):
+            renamed = []
+            for f in fields:
+                vname = mochi_safe(f"{tname}_{f.mochi_name}", self.used)
+                self.used.add(vname)
+                renamed.append(Field(name=f.name, mochi_name=vname, type=f.type, required=f.required))
+            fields = renamed
+        self.types.append(TypeDef(kind=kind, mochi_name=tname, module=module, name=name, fields=tuple(fields),
+                                  doc=doc))
+        return named(len(self.types) - 1)
+
+    def structural(self, kind: str, descs: list[str]) -> str:
+        """The record of a fixed tuple, or the sum type of a union's arms (one per distinct shape)."""
+        key = (kind, *descs)
+        if key not in self.type_keys:
+            labels = [self.label(d) for d in descs]
+            if kind == "tuple":
+                fields = [Field(name=str(i), mochi_name=f"item{i}", type=d) for i, d in enumerate(descs)]
+                self.type_keys[key] = self.add_type(kind, "Tuple_" + "_".join(labels), fields)
+            else:
+                fields = [Field(name=str(i), mochi_name=lab, type=d) for i, (lab, d) in enumerate(zip(labels, descs,
+                                                                                                    strict=True))]
+                self.type_keys[key] = self.add_type(kind, "_or_".join(labels), fields)
+        return self.type_keys[key]
+
+    def label(self, desc: str) -> str:
+        """A short readable name for a descriptor, used to name structural types and variants."""
+        c, rest = desc[0], desc[1:]
+        simple = {"i": "Int", "f": "Float", "b": "Bool", "s": "Str", "Y": "Bytes", "V": "Value", "C": "Fun",
+                  "n": "None"}
+        if c in simple:
+            return simple[c]
+        nested = {"L": "List", "T": "List", "A": "List", "D": "Map", "K": "IntMap", "S": "Set", "O": "Opt"}
+        if c in nested:
+            return nested[c] + self.label(rest)
+        if c == "H":
+            return self.classes[int(rest[:-1])].name
+        t = self.types[int(rest[:-1])]
+        return t.name or ("Tuple" if t.kind == "tuple" else "Union")
+
+    def runtime_kinds(self, desc: str) -> set[str]:
+        """What a value of *desc* is at run time, to refuse unions whose arms overlap (`OpenUnion`)."""
+        c = desc[0]
+        simple = {"i": "int", "f": "float", "b": "bool", "s": "str", "Y": "bytes", "L": "seq", "T": "seq", "A": "seq",
+                  "D": "dict", "K": "dict", "S": "set", "C": "callable", "V": "any"}
+        if c in simple:
+            return {simple[c]}
+        index = int(desc[1:-1])
+        if c == "H":
+            return {f"class:{self.classes[index].module}.{self.classes[index].name}"}
+        t = self.types[index]
+        return {"tuple": {"seq"}, "typeddict": {"dict"}, "namedtuple": {"seq", f"class:{t.module}.{t.name}"}}.get(
+            t.kind, {f"class:{t.module}.{t.name}"})
+
 
 class _Mapper:
     """Maps annotations in one module to descriptors; *position* is `param` or `return`."""
 
-    def __init__(self, surveyor: _Surveyor, mod: _Module, self_class: ast.ClassDef | None = None) -> None:
+    def __init__(self, surveyor: _Surveyor, mod: _Module, self_class: ast.ClassDef | None = None,
+                 subst: ast.expr | None = None) -> None:
         self.sv = surveyor
         self.mod = mod
         self.self_class = self_class
+        self.subst = subst
+        """`[python].monomorphise`: the type every type variable stands for."""
 
     def qualify(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Name):
@@ -398,15 +634,24 @@ class _Mapper:
                     return scalar[kind]
             raise Refusal("UnsupportedTypingConstruct", f"{shown} mixes literal kinds")
         if origin in _ASYNC_ITER:
-            raise Refusal("UnsupportedTypingConstruct", f"{shown}: async values cross in a later version")
+            if position != "return":
+                raise Refusal("UnsupportedTypingConstruct", f"{shown}: an async iterator is materialised on return "
+                              "only")
+            return "A" + self._element(args[0], position, depth, node)
+        if origin in _AWAITABLE:
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: awaitables cross only as the result of an async "
+                          "function")
         if origin in _CALLABLE:
-            raise Refusal("UnsupportedTypingConstruct", f"{shown}: callbacks cross in a later version")
+            return self._callable(args, position, depth, shown)
         if origin in ("builtins.type", "typing.Type"):
             raise Refusal("UnsupportedTypingConstruct", f"{shown}: classes as values are not in the type table")
         if origin in _TUPLES:
             if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
                 return ("T" if position == "return" else "L") + self._element(args[0], position, depth, node)
-            raise Refusal("UnsupportedTypingConstruct", f"{shown}: fixed tuples become records in a later version")
+            if len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts:
+                raise Refusal("UnsupportedTypingConstruct", f"{shown}: the empty tuple has no record")
+            descs = [self._element(a, position, depth, node) for a in args]
+            return self.sv.structural("tuple", descs)
         if origin in _LISTS and len(args) == 1:
             return "L" + self._element(args[0], position, depth, node)
         if origin in _SEQUENCES and len(args) >= 1:
@@ -433,13 +678,16 @@ class _Mapper:
         if qual in _NONE:
             return "n"
         if qual in _ANYLIKE:
-            raise Refusal("UnsupportedTypingConstruct", f"{_ANYLIKE[qual]} cannot be typed in Mochi")
+            if self.sv.options.any_handle:
+                return "V"
+            raise Refusal("UnsupportedTypingConstruct", f"{_ANYLIKE[qual]} cannot be typed in Mochi (opt in with "
+                          '[python].any = "handle")')
         if qual == "builtins.complex":
             raise Refusal("NoComplexType", "complex has no Mochi type")
         if qual in _LISTS | _DICTS | _SETS | _SEQUENCES | _TUPLES:
             raise Refusal("UnsupportedTypingConstruct", f"bare {shown} has no element type")
         if qual.endswith((".Self", "typing.Self")) and self.self_class is not None:
-            return self.sv.class_handle(self.mod, self.self_class)
+            return self.sv.class_type(self.mod, self.self_class)
         local = qual.rpartition(".")[2]
         if qual.startswith(f"{self.mod.qualname}.") and local in self.mod.typevars:
             return self._typevar(self.mod.typevars[local], position, depth)
@@ -448,7 +696,7 @@ class _Mapper:
             defmod, defnode = found
             if isinstance(defnode, ast.ClassDef):
                 # find_qualified only looks in this distribution and in the standard library's stubs
-                return self.sv.class_handle(defmod, defnode)
+                return self.sv.class_type(defmod, defnode)
             if local in defmod.typevars:
                 return _Mapper(self.sv, defmod).map(ast.Name(local), position, depth + 1)
             if local in defmod.aliases:
@@ -467,6 +715,8 @@ class _Mapper:
         kind = ast.unparse(call.func).rsplit(".", 1)[-1]
         if kind in ("ParamSpec", "TypeVarTuple"):
             raise Refusal(kind, f"{ast.unparse(call)}")
+        if self.subst is not None:
+            return self.map(self.subst, position, depth + 1)
         bound = next((k.value for k in call.keywords if k.arg == "bound"), None)
         if bound is not None:
             return self.map(bound, position, depth + 1)
@@ -481,24 +731,51 @@ class _Mapper:
             raise Refusal("UnsupportedTypingConstruct", f"{ast.unparse(whole)}: None as an element type")
         return desc
 
+    def _callable(self, args: list[ast.expr], position: str, depth: int, shown: str) -> str:
+        if len(args) != 2:
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: bare Callable has no signature")
+        params, ret = args
+        if isinstance(params, ast.Constant) and params.value is Ellipsis:
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: Callable[..., R] has no parameter list")
+        if not isinstance(params, ast.List):
+            name = self.qualify(params) or ""
+            local = name.rpartition(".")[2]
+            if "Concatenate" in ast.unparse(params) or local in self.mod.typevars:
+                raise Refusal("ParamSpec", f"{shown}: a ParamSpec signature has no fixed parameters")
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: unrecognised parameter list")
+        # the callee calls a callback with values: its parameters flow the other way
+        inner = "return" if position == "param" else "param"
+        descs = [self._element(a, inner, depth, params) for a in params.elts]
+        return callable_(descs, self.map(ret, position, depth + 1))
+
     def _union(self, arms: list[ast.expr], position: str, depth: int) -> str:
         mapped: list[str] = []
         has_none = False
         for arm in arms:
+            if self.qualify(arm) in _ANYLIKE:
+                raise Refusal("OpenUnion", f"{' | '.join(ast.unparse(a) for a in arms)} has an Any arm")
             desc = self.map(arm, position, depth + 1)
             if desc == "n":
                 has_none = True
             elif desc.removeprefix("O") not in mapped:
                 mapped.append(desc.removeprefix("O"))
                 has_none = has_none or desc.startswith("O")
+        if "i" in mapped and "f" in mapped:
+            mapped.remove("i")  # int | float is a float (an int widens at the boundary)
+        opt = "O" if has_none else ""
         if not mapped:
             return "n"
         if len(mapped) == 1:
-            return ("O" if has_none else "") + mapped[0]
-        if set(mapped) == {"i", "f"}:
-            return ("O" if has_none else "") + "f"  # int | float is a float (an int widens at the boundary)
+            return opt + mapped[0]
         shown = " | ".join(ast.unparse(a) for a in arms)
-        raise Refusal("UnsupportedTypingConstruct", f"union {shown} becomes a sum type in a later version")
+        seen: dict[str, str] = {}
+        for desc in mapped:
+            for kind in self.sv.runtime_kinds(desc):
+                if kind == "any" or kind in seen:
+                    raise Refusal("OpenUnion", f"{shown}: arms {seen.get(kind, desc)!r} and {desc!r} overlap at run "
+                                  "time")
+                seen[kind] = desc
+        return opt + self.sv.structural("union", mapped)
 
 
 _BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "bytearray", "list", "dict", "set", "frozenset",
@@ -578,85 +855,124 @@ def _suggest(node: ast.FunctionDef | ast.AsyncFunctionDef, mochi: str, kind: str
 class _Builder:
     """Collects the externs and skips of one distribution."""
 
-    def __init__(self, sv: _Surveyor, trio: bool) -> None:
+    def __init__(self, sv: _Surveyor) -> None:
         self.sv = sv
-        self.trio = trio
+        self.trio = sv.options.trio
         self.functions: list[Function] = []
         self.skipped: list[Skip] = []
-        self.used: set[str] = set()
+        self.used = sv.used
         self.bound: set[tuple[str, str]] = set()
         """(defining module, name) of every definition already exported."""
+        self.mono: dict[str, list[str]] = {}
+        for item, t in sv.options.monomorphise:
+            self.mono.setdefault(item, []).append(t)
+        self.mono_used: set[str] = set()
 
     def add(self, fn: Function) -> None:
         name = mochi_safe(fn.mochi_name, self.used)
         self.used.add(name)
         self.functions.append(Function(module=fn.module, name=fn.name, mochi_name=name, params=fn.params,
-                                       ret=fn.ret, doc=fn.doc, kind=fn.kind, item=fn.item))
+                                       ret=fn.ret, doc=fn.doc, kind=fn.kind, item=fn.item, is_async=fn.is_async))
 
     def skip(self, item: str, exc: Refusal, suggestion: str = "") -> None:
         self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail, suggestion=suggestion))
 
     def function(self, item: str, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str,
                  path: str, mochi: str, kind: str = "call", owner: ast.ClassDef | None = None) -> None:
-        """Bind one function; each `@overload` variant that maps becomes its own `<name>_<k>` extern."""
+        """Bind one function; each `@overload` variant that maps becomes its own `<name>_<k>` extern.
+
+        A `[python].monomorphise` entry for *item* adds `<name>_<T>`, its type variables instantiated.
+        """
+        skips_before = len(self.skipped)
+        self._bind(item, mod, node, module, path, mochi, kind, owner, None)
+        for t in self.mono.get(item, []):
+            self.mono_used.add(item)
+            try:
+                subst = ast.parse(t, mode="eval").body
+            except SyntaxError:
+                self.skip(item, Refusal("UnsupportedTypingConstruct", f"monomorphise T {t!r} is not a Python type"))
+                continue
+            if self._bind(item, mod, node, module, path, f"{mochi}_{_ident_part(t)}", kind, owner, subst):
+                del self.skipped[skips_before:]  # the instantiation replaces the refusal
+
+    def _bind(self, item: str, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str, path: str,
+              mochi: str, kind: str, owner: ast.ClassDef | None, subst: ast.expr | None) -> bool:
         variants = mod.overloads.get((owner.name if owner else "", node.name), [])
         if not variants:
             try:
-                params, ret = self._signature(mod, node, kind, owner)
+                params, ret, is_async = self._signature(mod, node, kind, owner, subst)
             except Refusal as exc:
                 self.skip(item, exc, _suggest(node, mochi, kind))
-                return
+                return False
             self.add(Function(module=module, name=path, mochi_name=mochi, params=params, ret=ret,
-                              doc=_doc(node) or item, kind=kind, item=item))
-            return
+                              doc=_doc(node) or item, kind=kind, item=item, is_async=is_async))
+            return True
         failures = []
         for k, variant in enumerate(variants, 1):
             try:
-                params, ret = self._signature(mod, variant, kind, owner)
+                params, ret, is_async = self._signature(mod, variant, kind, owner, subst)
             except Refusal as exc:
                 failures.append(f"overload {k}: {exc.reason}: {exc.detail}")
                 continue
             self.add(Function(module=module, name=path, mochi_name=f"{mochi}_{k}", params=params, ret=ret,
                               doc=f"overload {k} of {item}. {_doc(node) or _doc(variants[0])}".strip(), kind=kind,
-                              item=item))
+                              item=item, is_async=is_async))
         if len(failures) == len(variants):
             self.skip(item, Refusal("OverloadAmbiguity", "no overload maps: " + "; ".join(failures)[:400]),
                       _suggest(variants[0], mochi, kind))
+            return False
+        return True
 
     def _signature(self, mod: _Module, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str,
-                   owner: ast.ClassDef | None) -> tuple[tuple[Param, ...], str]:
-        if isinstance(node, ast.AsyncFunctionDef):
-            if self.trio:
-                raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12)")
-            raise Refusal("UnsupportedTypingConstruct", "async def is wrapped in a later version")
+                   owner: ast.ClassDef | None, subst: ast.expr | None = None) -> tuple[tuple[Param, ...], str, bool]:
+        """Parameters, return descriptor, and whether the call's result is awaited (DESIGN §6 async row)."""
+        is_async = isinstance(node, ast.AsyncFunctionDef) and not _is_async_generator(node)
+        if isinstance(node, ast.AsyncFunctionDef) and self.trio:
+            raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12): its async code needs "
+                          "trio's loop, not asyncio's")
         if node.returns is None and node.name != "__init__":
             raise Refusal("UnsupportedTypingConstruct", "no return annotation")
-        mapper = _Mapper(self.sv, mod, owner)
+        mapper = _Mapper(self.sv, mod, owner, subst)
         decorators = _decorators(node)
         taken: set[str] = set()
         params: list[Param] = []
         if kind in ("method", "getattr") and owner is not None:
             taken.add("self")
-            params.append(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, owner),
+            params.append(Param(name="self", mochi_name="self", type=self.sv.class_type(mod, owner),
                                 keyword=False, required=True))
         skip_first = owner is not None and ("staticmethod" not in decorators)
         params += _params(node, mapper, skip_first, taken) if kind != "getattr" else []
+        returns = node.returns
+        if returns is not None and not is_async and kind != "new":
+            awaited = _awaited(mapper, returns)  # `def f() -> Awaitable[R]` / `Coroutine[Y, S, R]`
+            if awaited is not None:
+                if self.trio:
+                    raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12)")
+                returns, is_async = awaited, True
         if kind == "new" and owner is not None:
-            ret = self.sv.class_handle(mod, owner)
+            ret = self.sv.class_type(mod, owner)
         else:
-            ret = mapper.map(node.returns, "return") if node.returns is not None else "n"
-        return tuple(params), ret
+            ret = mapper.map(returns, "return") if returns is not None else "n"
+        return tuple(params), ret, is_async
 
     def klass(self, item: str, mod: _Module, node: ast.ClassDef, public_module: str, alias: str) -> None:
-        self.sv.class_handle(mod, node)
+        try:
+            desc = self.sv.class_type(mod, node)
+        except Refusal as exc:
+            self.skip(item, exc)
+            return
+        record = desc.startswith("R")
+        kind = self.sv.types[references(desc)[0]].kind if record else "handle"
         cname = node.name
-        members = self._members(mod, node, set())
+        members = self.sv.members(mod, node)
         init = members.pop("__init__", None)
-        if init is not None and isinstance(init[1], ast.FunctionDef | ast.AsyncFunctionDef):
+        if kind == "enum":
+            pass  # members are the variants; Mochi names them itself
+        elif init is not None and isinstance(init[1], ast.FunctionDef | ast.AsyncFunctionDef):
             self.function(f"{item}.__init__", init[0], init[1], mod.qualname, cname, f"{alias}_{cname}_new", "new",
                           node)
-        elif "dataclass" in _decorators(node) or {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases} & {
-                "NamedTuple", "TypedDict"}:
+        elif not record and ("dataclass" in _decorators(node) or {ast.unparse(b).rsplit(".", 1)[-1]
+                                                                  for b in node.bases} & {"NamedTuple", "TypedDict"}):
             self._field_constructor(item, mod, node, members, alias)
         for name, (owner_mod, member, owner) in sorted(members.items()):
             if name.startswith("_"):
@@ -673,29 +989,28 @@ class _Builder:
                 else:
                     self.function(sub, owner_mod, member, owner_mod.qualname, name, f"{alias}_{cname}_{name}",
                                   "method", owner)
-            elif isinstance(member, ast.AnnAssign):
+            elif isinstance(member, ast.AnnAssign) and not record:  # a record's fields are read in Mochi
                 try:
                     ret = _Mapper(self.sv, owner_mod, owner).map(member.annotation, "return")
-                    if ast.unparse(member.annotation).startswith(("ClassVar", "typing.ClassVar")):
+                    if _is_classvar(member.annotation):
                         raise Refusal("UnsupportedTypingConstruct", "class variables are not instance attributes")
                 except Refusal as exc:
                     self.skip(sub, exc)
                     continue
                 self.add(Function(module=owner_mod.qualname, name=name, mochi_name=f"{alias}_{cname}_{name}",
-                                  params=(Param(name="self", mochi_name="self", type=self.sv.class_handle(mod, node),
-                                                keyword=False, required=True),),
+                                  params=(Param(name="self", mochi_name="self", type=desc, keyword=False,
+                                                required=True),),
                                   ret=ret, doc=f"{item}.{name}", kind="getattr", item=sub))
 
     def _field_constructor(self, item: str, mod: _Module, node: ast.ClassDef,
                            members: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]], alias: str) -> None:
-        """The generated `__init__` of a dataclass, NamedTuple or TypedDict: its fields, in order."""
+        """The generated `__init__` of a dataclass, NamedTuple or TypedDict that crosses as a handle."""
         params: list[Param] = []
         taken: set[str] = set()
         keyword = False
         try:
             for name, (owner_mod, member, owner) in members.items():
-                if not isinstance(member, ast.AnnAssign) or ast.unparse(member.annotation).startswith(
-                        ("ClassVar", "typing.ClassVar")):
+                if not isinstance(member, ast.AnnAssign) or _is_classvar(member.annotation):
                     continue
                 required = member.value is None
                 try:
@@ -713,41 +1028,50 @@ class _Builder:
             self.skip(f"{item}.__init__", exc)
             return
         self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new",
-                          params=tuple(params), ret=self.sv.class_handle(mod, node), doc=_doc(node) or item,
+                          params=tuple(params), ret=self.sv.class_type(mod, node), doc=_doc(node) or item,
                           kind="new", item=f"{item}.__init__"))
 
-    def _members(self, mod: _Module, node: ast.ClassDef, seen: set[str]
-                 ) -> dict[str, tuple[_Module, ast.stmt, ast.ClassDef]]:
-        """Members of *node* and of its bases in this distribution (the class's own win)."""
-        out: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]] = {}
-        key = f"{mod.qualname}.{node.name}"
-        if key in seen:
-            return out
-        seen.add(key)
-        for base in reversed(node.bases):
-            qual = _Mapper(self.sv, mod).qualify(base.value if isinstance(base, ast.Subscript) else base)
-            found = self.sv.find_qualified(qual) if qual and not qual.startswith("builtins.") else None
-            if found and isinstance(found[1], ast.ClassDef) and found[0].qualname.split(".")[0] in self.sv.tops:
-                out.update(self._members(found[0], found[1], seen))
-        for member in self.sv._flat(node.body):
-            if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                variants = mod.overloads.setdefault((node.name, member.name), [])
-                if isinstance(member, ast.FunctionDef) and "overload" in _decorators(member) and not any(
-                        v is member for v in variants):
-                    variants.append(member)
-                out[member.name] = (mod, member, node)
-            elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
-                out[member.target.id] = (mod, member, node)
-        return out
+    def casts(self) -> None:
+        """`[python].any = "handle"`: checked conversions of a `value` to the types Mochi can hold."""
+        for suffix, ret in (("int", "i"), ("float", "f"), ("bool", "b"), ("string", "s"), ("list", "LV"),
+                            ("map", "DV")):
+            self.add(Function(module="", name="", mochi_name=f"{self.sv.prefix}_as_{suffix}",
+                              params=(Param(name="v", mochi_name="v", type="V", keyword=False, required=True),),
+                              ret=ret, doc=f"The value as {mochi_type(ret)}; PythonTypeMismatch if it is not one.",
+                              kind="cast", item=""))
+
+
+def _is_classvar(annotation: ast.expr) -> bool:
+    return ast.unparse(annotation).startswith(("ClassVar", "typing.ClassVar"))
+
+
+def _is_async_generator(node: ast.AsyncFunctionDef) -> bool:
+    """An `async def` with `yield` in its body returns an async iterator; it is not awaited."""
+    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(node))
+
+
+def _awaited(mapper: _Mapper, returns: ast.expr) -> ast.expr | None:
+    """R of a `Coroutine[Y, S, R]` or `Awaitable[R]` return annotation, else None."""
+    if isinstance(returns, ast.Subscript) and mapper.qualify(returns.value) in _AWAITABLE:
+        args = list(returns.slice.elts) if isinstance(returns.slice, ast.Tuple) else [returns.slice]
+        return args[-1]
+    return None
+
+
+def _ident_part(text: str) -> str:
+    """A Python type expression as a name fragment: `list[int]` -> `list_int`."""
+    return "_".join(part for part in "".join(ch if ch.isalnum() else " " for ch in text).split())
 
 
 def build_surface(root: Path, modules: list[str], dist: str, version: str, provenance: str,
-                  python_version: tuple[int, int] = (3, 12), platform: str = "linux", trio: bool = False,
-                  problems: dict[str, list[str]] | None = None) -> Surface:
+                  options: SurfaceOptions | None = None, problems: dict[str, list[str]] | None = None) -> Surface:
     """The translated externs and the skip report of the public surface of *modules* under *root*.
 
-    *problems* maps modules the stub ladder could not type to their (skip reason, detail).
+    *problems* maps modules the stub ladder could not type to their (skip reason, detail). Raises
+    :class:`~tasks.errors.BridgeError` when a `[python].monomorphise` item of this distribution
+    names no public function.
     """
+    options = options or SurfaceOptions()
     problems = problems or {}
     if provenance == "none" and problems:
         return Surface(dist=dist, version=version, provenance=provenance,
@@ -756,9 +1080,9 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
         return Surface(dist=dist, version=version, provenance=provenance,
                        skipped=tuple(Skip(item=m, reason="NoStubs", detail="no stubs: the wheel ships no py.typed "
                                           "marker and no stub distribution was found") for m in modules))
-    sv = _Surveyor(root, python_version, platform)
+    sv = _Surveyor(root, options, mochi_safe(sorted(modules)[0].replace(".", "_")) if modules else "x")
     sv.tops = set(modules)
-    b = _Builder(sv, trio)
+    b = _Builder(sv)
     for top in modules:
         if top in problems:
             b.skipped.append(Skip(item=top, reason=problems[top][0], detail=problems[top][1]))
@@ -771,9 +1095,17 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
             mod = sv.load(qualname)
             if mod is not None:
                 _module_surface(b, sv, mod, qualname, top)
+    unknown = sorted(item for item in b.mono if item.split(".")[0] in sv.tops and item not in b.mono_used)
+    if unknown:
+        raise BridgeError(f"{dist}: [python].monomorphise names {', '.join(unknown)}, which is no public function "
+                          "or method of the distribution",
+                          "write the item as its public path (module.function or module.Class.method)")
+    if options.any_handle:
+        b.casts()
     return Surface(dist=dist, version=version, provenance=provenance,
                    functions=tuple(sorted(b.functions, key=lambda f: f.mochi_name)),
-                   skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes))
+                   skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes),
+                   types=tuple(sv.types))
 
 
 _NOT_PUBLIC = {"tests", "test", "testing", "conftest"}

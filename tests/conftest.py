@@ -20,6 +20,7 @@ EXTRA_WHEELS = {
     ("cyca", "1.0"): ("cyca", ("cycb",), ()),
     ("cycb", "1.0"): ("cycb", ("cyca",), ()),
     ("richfix", "1.0"): ("richfix", (), ()),
+    ("tablefix", "1.0"): ("tablefix", (), ()),
     ("triofix", "1.0"): ("triofix", (), ()),
 }
 

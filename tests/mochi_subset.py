@@ -1,9 +1,12 @@
 """A checker for the Mochi subset DESIGN §6 lets a shim contain.
 
-Allowed: blank lines, `//` and `///` comments, and flat `extern python fun name(p: T, ...): R`
+Allowed: blank lines, `//` and `///` comments, flat `extern python fun name(p: T, ...): R`
 declarations whose names are no Mochi keyword, Python keyword or Mochi builtin, with named,
-typed, distinct parameters and type forms `int float bool string value list<T> map<K, V> set<T>
-T? fun(A, ...): R`. Returns the list of problems (empty when the shim is valid).
+typed, distinct parameters; records `type Name {` with one `field: T` a line and `}`; sum types
+`type Name = A(v: T) | B(v: T)` or `type Name = A | B` (two variants or more). Type forms: `int
+float bool string value list<T> map<K, V> set<T> T? fun(A, ...): R` and the names of types
+declared above. Every name (extern, type, variant) is unique. Returns the list of problems (empty
+when the shim is valid).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import re
 from tasks.surface import MOCHI_BUILTINS, MOCHI_KEYWORDS
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DECL = re.compile(r"^extern python fun ([^(]*)\((.*)\)(?:: (.+))?$")
+_DECL = re.compile(r"^extern python fun ([^(]*)\((.*)$")
 _SCALARS = {"int", "float", "bool", "string", "value"}
 
 
@@ -29,7 +32,8 @@ def _bad_name(name: str) -> str | None:
 
 
 class _TypeParser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, known: frozenset[str] = frozenset()) -> None:
+        self.known = known
         self.tokens = re.findall(r"[A-Za-z_]\w*|[<>(),:?]", text)
         if "".join(self.tokens) != text.replace(" ", ""):
             raise ValueError(f"unexpected characters in type {text!r}")
@@ -52,7 +56,7 @@ class _TypeParser:
 
     def type_(self) -> None:
         tok = self.take()
-        if tok in _SCALARS:
+        if tok in _SCALARS or tok in self.known:
             pass
         elif tok in ("list", "set"):
             self.take("<")
@@ -85,46 +89,114 @@ class _TypeParser:
                 raise ValueError("T?? is not a type")
 
 
-def check_type(text: str) -> str | None:
+def check_type(text: str, known: frozenset[str] = frozenset()) -> str | None:
     try:
-        _TypeParser(text).parse()
+        _TypeParser(text, known).parse()
     except ValueError as exc:
         return str(exc)
     return None
 
 
-def check_shim(text: str) -> list[str]:
-    problems = []
-    seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("//"):
-            continue
-        m = _DECL.match(line)
-        if not m:
-            problems.append(f"line {n}: not an allowed form: {line!r}")
-            continue
-        name, params, ret = m[1], m[2], m[3]
+_RECORD = re.compile(r"^type (\w+) \{$")
+_FIELD = re.compile(r"^  (\w+): (.+)$")
+_SUM = re.compile(r"^type (\w+) = (.+)$")
+_VARIANT = re.compile(r"^(\w+)(?:\((\w+): (.+)\))?$")
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.seen: set[str] = set()
+        self.types: set[str] = set()
+
+    def name(self, n: int, name: str, what: str = "") -> None:
         if (why := _bad_name(name)) is not None:
-            problems.append(f"line {n}: {why}")
-        if name in seen:
-            problems.append(f"line {n}: {name!r} is declared twice")
-        seen.add(name)
+            self.problems.append(f"line {n}: {what}{why}")
+        if name in self.seen:
+            self.problems.append(f"line {n}: {name!r} is declared twice")
+        self.seen.add(name)
+
+    def type_(self, n: int, text: str, what: str) -> None:
+        if (why := check_type(text, frozenset(self.types))) is not None:
+            self.problems.append(f"line {n}: {what}: {why}")
+
+    def extern(self, n: int, m: re.Match[str]) -> None:
+        name, rest = m[1], m[2]
+        depth, end = 1, -1
+        for i, ch in enumerate(rest):  # the `)` closing the parameter list (types hold parentheses too)
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0:
+                end = i
+                break
+        params, tail = rest[:end], rest[end + 1:]
+        if end < 0 or (tail and not tail.startswith(": ")):
+            self.problems.append(f"line {n}: malformed declaration")
+            return
+        ret = tail[2:] or None
+        self.name(n, name)
         names: set[str] = set()
         for param in _split_params(params):
             pname, sep, ptype = param.partition(": ")
             if not sep:
-                problems.append(f"line {n}: parameter {param!r} is unnamed or untyped")
+                self.problems.append(f"line {n}: parameter {param!r} is unnamed or untyped")
                 continue
             if (why := _bad_name(pname)) is not None:
-                problems.append(f"line {n}: parameter {why}")
+                self.problems.append(f"line {n}: parameter {why}")
             if pname in names:
-                problems.append(f"line {n}: parameter {pname!r} repeats")
+                self.problems.append(f"line {n}: parameter {pname!r} repeats")
             names.add(pname)
-            if (why := check_type(ptype)) is not None:
-                problems.append(f"line {n}: parameter {pname!r}: {why}")
-        if ret is not None and (why := check_type(ret)) is not None:
-            problems.append(f"line {n}: return type: {why}")
-    return problems
+            self.type_(n, ptype, f"parameter {pname!r}")
+        if ret is not None:
+            self.type_(n, ret, "return type")
+
+    def sum_type(self, n: int, name: str, body: str) -> None:
+        self.name(n, name, "type ")
+        variants = [v.strip() for v in body.split(" | ")]
+        if len(variants) < 2:
+            self.problems.append(f"line {n}: a sum type needs two variants or more (one is an alias)")
+        self.types.add(name)
+        for variant in variants:
+            vm = _VARIANT.match(variant)
+            if vm is None:
+                self.problems.append(f"line {n}: bad variant {variant!r}")
+                continue
+            self.name(n, vm[1], "variant ")
+            if vm[2] is not None:
+                self.type_(n, vm[3], f"variant {vm[1]!r}")
+
+
+def check_shim(text: str) -> list[str]:
+    c = _Checker()
+    record: tuple[int, str, list[str]] | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if record is not None:
+            if line == "}":
+                if not record[2]:
+                    c.problems.append(f"line {record[0]}: record {record[1]!r} has no field")
+                c.types.add(record[1])
+                record = None
+            elif (fm := _FIELD.match(line)) is not None:
+                if (why := _bad_name(fm[1])) is not None or fm[1] in record[2]:
+                    c.problems.append(f"line {n}: field {why or repr(fm[1]) + ' repeats'}")
+                record[2].append(fm[1])
+                c.type_(n, fm[2], f"field {fm[1]!r}")
+            else:
+                c.problems.append(f"line {n}: not a record field: {line!r}")
+            continue
+        if not line.strip() or line.startswith("//"):
+            continue
+        if (m := _DECL.match(line)) is not None:
+            c.extern(n, m)
+        elif (m := _RECORD.match(line)) is not None:
+            c.name(n, m[1], "type ")
+            record = (n, m[1], [])
+        elif (m := _SUM.match(line)) is not None:
+            c.sum_type(n, m[1], m[2])
+        else:
+            c.problems.append(f"line {n}: not an allowed form: {line!r}")
+    if record is not None:
+        c.problems.append(f"line {record[0]}: record {record[1]!r} is not closed")
+    return c.problems
 
 
 def _split_params(text: str) -> list[str]:

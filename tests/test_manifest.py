@@ -140,11 +140,8 @@ def test_sources_markers_and_every_python_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("setting", "what"), [
-    ('async-mode = "persistent"', "the persistent event loop"),
     ("stubgen = { aggressive = true }", "aggressive stubgen heuristics"),
     ("require-attestations = true", "PEP 740 attestation checks"),
-    ('monomorphise = [{ item = "m.f", T = "int" }]', "monomorphised generics"),
-    ('any = "handle"', "Any handles"),
 ])
 def test_settings_not_built_yet_are_refused_at_their_line(setting: str, what: str) -> None:
     m = parse_manifest(f'[python]\nrequires-python = ">=3.11"\n{setting}\n', P)

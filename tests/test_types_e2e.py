@@ -38,7 +38,7 @@ def _run(root: Path, code: str) -> Any:
 
 def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
     assert rich["proc"].returncode == 0, rich["proc"].stdout + rich["proc"].stderr
-    assert "richfix 1.0: 32 translated, 0 skipped (py.typed)" in rich["proc"].stdout
+    assert "richfix 1.0: 29 translated, 0 skipped (py.typed)" in rich["proc"].stdout
     shim = (rich["root"] / "python_wrap" / "richfix" / "shim.mochi").read_text()
     assert check_shim(shim) == []
     for line in ("extern python fun richfix_Counter_new(start: int, step: int): value",
@@ -57,18 +57,20 @@ def test_handles_methods_properties_and_constants(rich: dict[str, Any]) -> None:
         import _mochi_richfix as m
         c = m.richfix_Counter_new(5, 2)
         loud = m.richfix_LoudCounter_new(1)
-        p = m.richfix_Point_new(3.0, -4.0)
+        import richfix_externs as x
+        p = x.richfix_Point(x=3.0, y=-4.0)
         print(json.dumps({
             "bump": m.richfix_Counter_bump(c, 3), "doubled": m.richfix_Counter_doubled(c),
             "step": m.richfix_Counter_step(c), "same": m.richfix_Counter_again(c) is c,
             "zero": m.richfix_Counter_doubled(m.richfix_Counter_zero()),
             "describe": m.richfix_Counter_describe(7), "shout": m.richfix_LoudCounter_shout(loud),
-            "inherited": m.richfix_LoudCounter_bump(loud), "norm": m.richfix_norm1(p), "x": m.richfix_Point_x(p),
+            "inherited": m.richfix_LoudCounter_bump(loud), "norm": m.richfix_norm1(p),
+            "dict": m.richfix_norm1({"x": 1, "y": 2}),
             "limit": m.richfix_LIMIT(), "version": m.richfix_VERSION(),
         }))
         """)
     assert out == {"bump": 11, "doubled": 22, "step": 2, "same": True, "zero": 0, "describe": "counter 7",
-                   "shout": "1!", "inherited": 2, "norm": 7.0, "x": 3.0, "limit": 3, "version": "1.0"}
+                   "shout": "1!", "inherited": 2, "norm": 7.0, "dict": 3.0, "limit": 3, "version": "1.0"}
 
 
 def test_collection_rows_convert_both_ways(rich: dict[str, Any]) -> None:
@@ -100,7 +102,7 @@ def test_handles_are_checked_at_the_boundary(rich: dict[str, Any]) -> None:
         """)
     assert out == [
         "richfix_Counter_bump (richfix.bump): parameter 'self' expected value, got object",
-        "richfix_norm1 (richfix.norm1): parameter 'p' expected value, got Counter",
+        "richfix_norm1 (richfix.norm1): parameter 'p' expected richfix_Point, got Counter at (no field x)",
         "richfix_checksum (richfix.checksum): parameter 'data' expected list<int>, got int at [1] (a byte is 0..255)",
         "richfix_unique (richfix.unique): parameter 'words' expected set<string>, got list",
     ]

@@ -6,9 +6,11 @@
  * Python function, and checks and copies the return value (R3).
  *
  * Type descriptors are prefix strings shared with tasks/typedesc.py:
- *   i int, f float, b bool, s str, n None (returns only), O<x> x | None,
- *   L<x> list, T<x> any iterable Python returns (materialised), D<x> dict[str, x], K<x> dict[int, x],
- *   S<x> set, Y bytes (a list of ints 0..255 on the Mochi side), H<n>; a handle: an instance of class n.
+ *   i int, f float, b bool, s str, n None (returns only), V any object (a Mochi `value`), O<x> x | None,
+ *   L<x> list, T<x> any iterable Python returns (materialised), A<x> an async iterable Python returns
+ *   (materialised on the event loop), D<x> dict[str, x], K<x> dict[int, x], S<x> set,
+ *   Y bytes (a list of ints 0..255 on the Mochi side), H<n>; a handle: an instance of class n,
+ *   R<n>; the module's named type n (record, sum type or enum), C<k>;<a1>..<ak><r> a callable.
  *
  * Limited API only: define Py_LIMITED_API (the project's requires-python floor, at least 3.11)
  * before including this header. Every symbol here is hidden, so many wrappers can be loaded into
@@ -52,6 +54,10 @@ typedef struct {
 #define MB_METHOD 2   /* the first argument is a handle: call its attribute py_name */
 #define MB_GETATTR 3  /* the first argument is a handle: return its attribute py_name (properties, fields) */
 #define MB_CONSTANT 4 /* return py_module.py_name itself (a module constant) */
+#define MB_CAST 5     /* return the single `value` argument, checked against ret (`[python].any = "handle"`) */
+
+/* Function flags. */
+#define MB_FN_ASYNC 1 /* the call returns an awaitable: run it to completion on the event loop */
 
 /* One wrapped function. */
 typedef struct {
@@ -59,6 +65,7 @@ typedef struct {
     const char *py_module;  /* module imported on first call */
     const char *py_name;    /* attribute path in py_module, or the attribute of the handle */
     int kind;               /* MB_CALL, MB_NEW, ... */
+    int flags;              /* MB_FN_ASYNC */
     const mb_param *params;
     int nparams;
     const char *ret;        /* type descriptor; "n" for no return value */
@@ -71,6 +78,36 @@ typedef struct {
     const char *py_name; /* attribute path of the class in py_module */
 } mb_class;
 
+/* Kinds of named types (R<n>;). Records copy field by field; sum types and enums are a Mochi class
+ * per variant, chosen by the value's class name on the way in. */
+#define MB_TYPE_DATACLASS 0  /* Python class built with keyword arguments, fields read as attributes */
+#define MB_TYPE_NAMEDTUPLE 1 /* the same, and an instance of the class */
+#define MB_TYPE_TYPEDDICT 2  /* a dict; a field that is not required may be absent */
+#define MB_TYPE_TUPLE 3      /* a tuple of exactly nfields items (fields item0, item1, ...) */
+#define MB_TYPE_UNION 4      /* one variant per arm: the first arm whose runtime kind matches, payload `v` */
+#define MB_TYPE_ENUM 5       /* one payload-less variant per member of the Enum class */
+
+/* A record field, a union arm or an enum member. */
+typedef struct {
+    const char *name;       /* Python field name, tuple position, or enum member name */
+    const char *mochi_name; /* Mochi field name, or variant (class) name */
+    const char *type;       /* descriptor; NULL for enum members */
+    int required;           /* TypedDict: 0 when the key may be absent */
+} mb_field;
+
+/* A named type. */
+typedef struct {
+    int kind;               /* MB_TYPE_* */
+    const char *mochi_name; /* the Mochi type name */
+    const char *py_module;  /* the Python class (dataclass, namedtuple, enum); "" otherwise */
+    const char *py_name;
+    const mb_field *fields;
+    int nfields;
+} mb_type;
+
+#define MB_ASYNC_PER_CALL 0   /* a fresh event loop per call (asyncio.Runner), the default */
+#define MB_ASYNC_PERSISTENT 1 /* one process-wide loop, created at first use with a one-time warning */
+
 /* One generated module. */
 typedef struct {
     const char *dist;
@@ -79,7 +116,10 @@ typedef struct {
     int nfunctions;
     const mb_class *classes;
     int nclasses;
+    const mb_type *types;
+    int ntypes;
     int strict_returns; /* 0: return values pass through unchecked ([python].strict-return-types) */
+    int async_mode;     /* MB_ASYNC_PER_CALL or MB_ASYNC_PERSISTENT */
 } mb_module_spec;
 
 /* Per-module state; its size is the module definition's m_size. */
@@ -91,6 +131,10 @@ typedef struct {
     PyObject *targets;       /* list: the resolved Python callables, None until first call */
     PyObject *classes;       /* list: the resolved handle classes, None until first use */
     PyObject *errors;        /* dict: Python exception type name -> MochiBridgeError subclass */
+    PyObject *callback_type; /* heap type wrapping callables that cross (C<k>; descriptors) */
+    PyObject *py_types;      /* list: the Python classes of named types, None until first use */
+    PyObject *binder;        /* mapping or callable: Mochi type/variant name -> class (set by _mochi_bind) */
+    PyObject *mochi_classes; /* dict: the binder's answers, cached */
 } mb_state;
 
 /* Conversion context: the module state (for handle classes) and the direction. */
@@ -115,5 +159,20 @@ MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *
 
 /* The class of handle descriptor H<index>; (imported on first use), as a new reference. */
 MB_HIDDEN PyObject *mb_resolve_class(mb_state *st, int index);
+/* The Python class of named type index (dataclass, namedtuple, enum), as a new reference. */
+MB_HIDDEN PyObject *mb_resolve_type(mb_state *st, int index);
+/* The Mochi-side class called *name* (a record or a variant), from the bound resolver. */
+MB_HIDDEN PyObject *mb_mochi_class(mb_state *st, const char *name);
+/* Run an awaitable (collect = 0) or drain an async iterable into a list (collect = 1) on the loop. */
+MB_HIDDEN PyObject *mb_run_async(mb_state *st, PyObject *obj, int collect);
+/* A callable that converts across the boundary around *target* (desc points at a C<k>; descriptor).
+ * args_to_python: 1 when Mochi calls it (a Python callable returned), 0 when Python calls it. */
+MB_HIDDEN PyObject *mb_wrap_callable(mb_state *st, PyObject *target, const char *desc, int args_to_python);
+/* The spec of the Callback heap type (rt_callback.c). */
+MB_HIDDEN extern PyType_Spec mb_callback_spec;
+/* The end of the single descriptor starting at desc. */
+MB_HIDDEN const char *mb_desc_end(const char *desc);
+/* A readable Mochi spelling of a descriptor for messages (`list<int>`), a new str. */
+MB_HIDDEN PyObject *mb_describe(mb_state *st, const char *desc);
 
 #endif /* MOCHI_BRIDGE_H */

@@ -2,13 +2,94 @@
  *
  * Containers are copied eagerly, so Mochi never aliases a Python list, dict or set, and every
  * element is checked. Checks are exact where Python's hierarchy would blur them: bool is not an
- * int, and an int is accepted where a float is declared (it is widened). Direction matters for two
- * codes only: `Y` (bytes) is a list of ints 0..255 on the Mochi side, and `T` (an iterable
- * returned by Python) is materialised into a list.
+ * int, and an int is accepted where a float is declared (it is widened). Direction matters for
+ * `Y` (bytes are a list of ints 0..255 on the Mochi side), `T` and `A` (iterables Python returns are
+ * materialised into lists), `R` (a Python record, union or enum becomes an instance of the Mochi
+ * class the program bound, and back) and `C` (a callable is wrapped to convert in the other direction).
  */
 #include "mochi_bridge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+const char *mb_desc_end(const char *desc)
+{
+    switch (desc[0]) {
+    case 'O': case 'L': case 'T': case 'A': case 'D': case 'K': case 'S':
+        return mb_desc_end(desc + 1);
+    case 'H': case 'R':
+        return strchr(desc, ';') + 1;
+    case 'C': {
+        char *semi = NULL;
+        long k = strtol(desc + 1, &semi, 10);
+        const char *pos = semi + 1;
+        for (long i = 0; i <= k; i++) {
+            pos = mb_desc_end(pos);
+        }
+        return pos;
+    }
+    default:
+        return desc + 1;
+    }
+}
+
+PyObject *mb_describe(mb_state *st, const char *desc)
+{
+    static const char *const scalars = "ifbsnYVH";
+    static const char *const names[] = {"int", "float", "bool", "string", "unit", "list<int>", "value", "value"};
+    const char *hit = strchr(scalars, desc[0]);
+    if (hit != NULL && desc[0]) {
+        return PyUnicode_FromString(names[hit - scalars]);
+    }
+    if (desc[0] == 'R') {
+        int index = atoi(desc + 1);
+        return PyUnicode_FromString(index < st->spec->ntypes ? st->spec->types[index].mochi_name : "?");
+    }
+    if (desc[0] == 'C') {
+        char *semi = NULL;
+        long k = strtol(desc + 1, &semi, 10);
+        const char *pos = semi + 1;
+        PyObject *args = PyList_New(0);
+        for (long i = 0; args != NULL && i < k; i++) {
+            PyObject *part = mb_describe(st, pos);
+            if (part == NULL || PyList_Append(args, part) < 0) {
+                Py_CLEAR(args);
+            }
+            Py_XDECREF(part);
+            pos = mb_desc_end(pos);
+        }
+        PyObject *sep = args ? PyUnicode_FromString(", ") : NULL;
+        PyObject *joined = sep ? PyUnicode_Join(sep, args) : NULL;
+        PyObject *ret = joined && pos[0] != 'n' ? mb_describe(st, pos) : NULL;
+        PyObject *out = NULL;
+        if (joined != NULL && pos[0] == 'n') {
+            out = PyUnicode_FromFormat("fun(%U)", joined);
+        }
+        else if (ret != NULL) {
+            out = PyUnicode_FromFormat("fun(%U): %U", joined, ret);
+        }
+        Py_XDECREF(ret);
+        Py_XDECREF(joined);
+        Py_XDECREF(sep);
+        Py_XDECREF(args);
+        return out;
+    }
+    PyObject *inner = mb_describe(st, desc + 1);
+    if (inner == NULL) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    switch (desc[0]) {
+    case 'O': out = PyUnicode_FromFormat("%U?", inner); break;
+    case 'D': out = PyUnicode_FromFormat("map<string, %U>", inner); break;
+    case 'K': out = PyUnicode_FromFormat("map<int, %U>", inner); break;
+    case 'S': out = PyUnicode_FromFormat("set<%U>", inner); break;
+    default: out = PyUnicode_FromFormat("list<%U>", inner); break;
+    }
+    Py_DECREF(inner);
+    return out;
+}
 
 /* Record the offending value (a new reference the caller of mb_convert releases). */
 static PyObject *mismatch(PyObject *value, PyObject **bad)
@@ -190,6 +271,320 @@ static PyObject *convert_handle(PyObject *value, const char *desc, const mb_ctx 
     return ok ? Py_NewRef(value) : mismatch(value, bad);
 }
 
+/* isinstance(value, the Python class of named type index); -1 on error. */
+static int is_type_instance(mb_state *st, int index, PyObject *value)
+{
+    PyObject *cls = mb_resolve_type(st, index);
+    if (cls == NULL) {
+        return -1;
+    }
+    int ok = PyObject_IsInstance(value, cls);
+    Py_DECREF(cls);
+    return ok;
+}
+
+/* Does *value* have the runtime kind of *desc* (the shallow test that picks a union arm)? -1 on error. */
+static int arm_matches(mb_state *st, PyObject *value, const char *desc)
+{
+    switch (desc[0]) {
+    case 'i': return PyLong_Check(value) && !PyBool_Check(value);
+    case 'f': return PyFloat_Check(value) || (PyLong_Check(value) && !PyBool_Check(value));
+    case 'b': return PyBool_Check(value);
+    case 's': return PyUnicode_Check(value);
+    case 'Y': return PyBytes_Check(value) || PyByteArray_Check(value);
+    case 'L': case 'T': case 'A': return PyList_Check(value) || PyTuple_Check(value);
+    case 'D': case 'K': return PyDict_Check(value);
+    case 'S': return PyAnySet_Check(value);
+    case 'C': return PyCallable_Check(value);
+    case 'V': return 1;
+    case 'H': {
+        PyObject *cls = mb_resolve_class(st, atoi(desc + 1));
+        int ok = cls ? PyObject_IsInstance(value, cls) : -1;
+        Py_XDECREF(cls);
+        return ok;
+    }
+    case 'R': {
+        int index = atoi(desc + 1);
+        const mb_type *t = &st->spec->types[index];
+        if (t->kind == MB_TYPE_TYPEDDICT) {
+            return PyDict_Check(value);
+        }
+        if (t->kind == MB_TYPE_TUPLE) {
+            return PyTuple_Check(value) && PyTuple_Size(value) == t->nfields;
+        }
+        return is_type_instance(st, index, value);
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Call the Mochi class *name* with keyword arguments *kwargs* (may be NULL). */
+static PyObject *make_mochi(mb_state *st, const char *name, PyObject *kwargs)
+{
+    PyObject *cls = mb_mochi_class(st, name);
+    if (cls == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *out = empty ? PyObject_Call(cls, empty, kwargs) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(cls);
+    return out;
+}
+
+/* The variant of a sum type or enum a Mochi value is: the field whose variant name is its class name. */
+static const mb_field *variant_of(const mb_type *t, PyObject *value)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(value));
+    const char *text = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+    const mb_field *found = NULL;
+    for (int i = 0; text != NULL && i < t->nfields; i++) {
+        if (strcmp(t->fields[i].mochi_name, text) == 0) {
+            found = &t->fields[i];
+        }
+    }
+    Py_XDECREF(name);
+    PyErr_Clear(); /* no variant: reported as a mismatch by the caller */
+    return found;
+}
+
+/* A field of a Mochi record value: an attribute, or a key of a dict. NULL with no error when absent. */
+static PyObject *mochi_field(PyObject *value, const char *name)
+{
+    if (PyDict_Check(value)) {
+        PyObject *item = PyDict_GetItemString(value, name); /* borrowed */
+        return Py_XNewRef(item);
+    }
+    PyObject *item = PyObject_GetAttrString(value, name);
+    if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+    }
+    return item;
+}
+
+/* A field of a Python record: attribute, dict key or tuple item. NULL with no error when absent. */
+static PyObject *python_field(const mb_type *t, PyObject *value, int i)
+{
+    if (t->kind == MB_TYPE_TUPLE) {
+        return Py_XNewRef(PyTuple_GetItem(value, i));
+    }
+    if (t->kind == MB_TYPE_TYPEDDICT) {
+        return Py_XNewRef(PyDict_GetItemString(value, t->fields[i].name));
+    }
+    PyObject *item = PyObject_GetAttrString(value, t->fields[i].name);
+    if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+    }
+    return item;
+}
+
+/* A Mochi record -> the Python dataclass / namedtuple / TypedDict / tuple, every field converted. */
+static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx, PyObject **bad, PyObject **where)
+{
+    const mb_type *t = &ctx->st->spec->types[index];
+    PyObject *items = t->kind == MB_TYPE_TUPLE ? PyTuple_New(t->nfields) : PyDict_New();
+    for (int i = 0; items != NULL && i < t->nfields; i++) {
+        const mb_field *f = &t->fields[i];
+        PyObject *item = mochi_field(value, f->mochi_name);
+        if (item == NULL) {
+            Py_CLEAR(items);
+            if (!PyErr_Occurred()) {
+                add_step(where, PyUnicode_FromFormat("(no field %s)", f->mochi_name));
+                mismatch(value, bad);
+            }
+            break;
+        }
+        PyObject *conv = mb_convert(item, f->type, ctx, bad, where);
+        Py_DECREF(item);
+        if (conv == NULL) {
+            if (!PyErr_Occurred()) {
+                add_step(where, PyUnicode_FromFormat(".%s", f->mochi_name));
+            }
+            Py_CLEAR(items);
+            break;
+        }
+        int rc = 0;
+        if (t->kind == MB_TYPE_TUPLE) {
+            rc = PyTuple_SetItem(items, i, conv); /* steals */
+        }
+        else {
+            if (!(t->kind == MB_TYPE_TYPEDDICT && !f->required && conv == Py_None)) { /* absent key, not None */
+                rc = PyDict_SetItemString(items, f->name, conv);
+            }
+            Py_DECREF(conv);
+        }
+        if (rc < 0) {
+            Py_CLEAR(items);
+        }
+    }
+    if (items == NULL || t->kind == MB_TYPE_TUPLE || t->kind == MB_TYPE_TYPEDDICT) {
+        return items;
+    }
+    PyObject *cls = mb_resolve_type(ctx->st, index);
+    PyObject *empty = cls ? PyTuple_New(0) : NULL;
+    PyObject *out = empty ? PyObject_Call(cls, empty, items) : NULL;
+    Py_XDECREF(empty);
+    Py_XDECREF(cls);
+    Py_DECREF(items);
+    return out;
+}
+
+/* A Python record -> an instance of the bound Mochi record class, every field checked and converted. */
+static PyObject *record_to_mochi(int index, PyObject *value, const mb_ctx *ctx, PyObject **bad, PyObject **where)
+{
+    const mb_type *t = &ctx->st->spec->types[index];
+    char desc[32];
+    snprintf(desc, sizeof desc, "R%d;", index);
+    int ok = arm_matches(ctx->st, value, desc);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : mismatch(value, bad);
+    }
+    PyObject *kwargs = PyDict_New();
+    for (int i = 0; kwargs != NULL && i < t->nfields; i++) {
+        const mb_field *f = &t->fields[i];
+        PyObject *item = python_field(t, value, i);
+        if (item == NULL && !PyErr_Occurred() && !f->required) {
+            item = Py_NewRef(Py_None); /* a TypedDict key that may be absent: an empty optional */
+        }
+        if (item == NULL) {
+            Py_CLEAR(kwargs);
+            if (!PyErr_Occurred()) {
+                add_step(where, PyUnicode_FromFormat("(no field %s)", f->name));
+                mismatch(value, bad);
+            }
+            break;
+        }
+        PyObject *conv = mb_convert(item, f->type, ctx, bad, where);
+        Py_DECREF(item);
+        if (conv == NULL) {
+            if (!PyErr_Occurred()) {
+                add_step(where, PyUnicode_FromFormat(".%s", f->name));
+            }
+            Py_CLEAR(kwargs);
+            break;
+        }
+        int rc = PyDict_SetItemString(kwargs, f->mochi_name, conv);
+        Py_DECREF(conv);
+        if (rc < 0) {
+            Py_CLEAR(kwargs);
+        }
+    }
+    if (kwargs == NULL) {
+        return NULL;
+    }
+    PyObject *out = make_mochi(ctx->st, t->mochi_name, kwargs);
+    Py_DECREF(kwargs);
+    return out;
+}
+
+static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, PyObject **bad, PyObject **where)
+{
+    const mb_type *t = &ctx->st->spec->types[index];
+    if (ctx->to_python) {
+        const mb_field *f = variant_of(t, value);
+        if (f == NULL) {
+            return mismatch(value, bad);
+        }
+        PyObject *payload = mochi_field(value, "v");
+        if (payload == NULL) {
+            return PyErr_Occurred() ? NULL : mismatch(value, bad);
+        }
+        PyObject *out = mb_convert(payload, f->type, ctx, bad, where);
+        Py_DECREF(payload);
+        if (out == NULL && !PyErr_Occurred()) {
+            add_step(where, PyUnicode_FromFormat("(variant %s)", f->mochi_name));
+        }
+        return out;
+    }
+    for (int i = 0; i < t->nfields; i++) {
+        const mb_field *f = &t->fields[i];
+        int ok = arm_matches(ctx->st, value, f->type);
+        if (ok < 0) {
+            return NULL;
+        }
+        if (ok) {
+            PyObject *conv = mb_convert(value, f->type, ctx, bad, where);
+            if (conv == NULL) {
+                return NULL;
+            }
+            PyObject *kwargs = Py_BuildValue("{sN}", "v", conv);
+            PyObject *out = kwargs ? make_mochi(ctx->st, f->mochi_name, kwargs) : NULL;
+            Py_XDECREF(kwargs);
+            return out;
+        }
+    }
+    return mismatch(value, bad);
+}
+
+static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyObject **bad)
+{
+    const mb_type *t = &ctx->st->spec->types[index];
+    if (ctx->to_python) {
+        const mb_field *f = variant_of(t, value);
+        if (f == NULL) {
+            return mismatch(value, bad);
+        }
+        PyObject *cls = mb_resolve_type(ctx->st, index);
+        PyObject *out = cls ? PyObject_GetAttrString(cls, f->name) : NULL;
+        Py_XDECREF(cls);
+        return out;
+    }
+    int ok = is_type_instance(ctx->st, index, value);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : mismatch(value, bad);
+    }
+    PyObject *name = PyObject_GetAttrString(value, "name");
+    const char *text = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+    PyObject *out = NULL;
+    for (int i = 0; text != NULL && i < t->nfields; i++) {
+        if (strcmp(t->fields[i].name, text) == 0) {
+            out = make_mochi(ctx->st, t->fields[i].mochi_name, NULL);
+            break;
+        }
+    }
+    if (out == NULL && !PyErr_Occurred()) {
+        mismatch(value, bad); /* a member the stubs did not list */
+    }
+    Py_XDECREF(name);
+    return out;
+}
+
+static PyObject *convert_named(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
+                               PyObject **where)
+{
+    int index = atoi(desc + 1);
+    if (index < 0 || index >= ctx->st->spec->ntypes) {
+        PyErr_Format(PyExc_SystemError, "mochi_bridge: named type %d out of range", index);
+        return NULL;
+    }
+    switch (ctx->st->spec->types[index].kind) {
+    case MB_TYPE_UNION:
+        return union_convert(index, value, ctx, bad, where);
+    case MB_TYPE_ENUM:
+        return enum_convert(index, value, ctx, bad);
+    default:
+        return ctx->to_python ? record_to_python(index, value, ctx, bad, where)
+                              : record_to_mochi(index, value, ctx, bad, where);
+    }
+}
+
+static PyObject *convert_async_items(PyObject *value, const char *elem, const mb_ctx *ctx, PyObject **bad,
+                                     PyObject **where)
+{
+    if (ctx->to_python) {
+        PyErr_SetString(PyExc_SystemError, "mochi_bridge: async iterables cross on return only");
+        return NULL;
+    }
+    PyObject *items = mb_run_async(ctx->st, value, 1);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *out = convert_items(items, elem, ctx, bad, where);
+    Py_DECREF(items);
+    return out;
+}
+
 PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad, PyObject **where)
 {
     switch (desc[0]) {
@@ -232,6 +627,17 @@ PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObj
         return convert_bytes(value, ctx, bad, where);
     case 'H':
         return convert_handle(value, desc, ctx, bad);
+    case 'V':
+        return Py_NewRef(value);
+    case 'A':
+        return convert_async_items(value, desc + 1, ctx, bad, where);
+    case 'R':
+        return convert_named(value, desc, ctx, bad, where);
+    case 'C':
+        if (!PyCallable_Check(value)) {
+            return mismatch(value, bad);
+        }
+        return mb_wrap_callable(ctx->st, value, desc, !ctx->to_python);
     default:
         PyErr_Format(PyExc_SystemError, "mochi_bridge: corrupt type descriptor %s", desc);
         return NULL;

@@ -137,6 +137,9 @@ static int bind_args(mb_state *st, const mb_function *fn, PyObject *args, Py_ssi
 
 static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject *self, PyObject *pos, PyObject *kw)
 {
+    if (fn->kind == MB_CAST) {
+        return Py_XNewRef(PyTuple_GetItem(pos, 0));
+    }
     if (fn->kind == MB_GETATTR) {
         return PyObject_GetAttrString(self, fn->py_name);
     }
@@ -147,6 +150,11 @@ static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject
     }
     PyObject *result = PyObject_Call(target, pos, kw);
     Py_DECREF(target);
+    if (result != NULL && (fn->flags & MB_FN_ASYNC)) {
+        PyObject *awaitable = result;
+        result = mb_run_async(st, awaitable, 0);
+        Py_DECREF(awaitable);
+    }
     return result;
 }
 
@@ -256,7 +264,7 @@ static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwarg
         translate_error(ex->module, st);
         goto done;
     }
-    if (fn->ret[0] == 'n' || !st->spec->strict_returns) {
+    if (fn->ret[0] == 'n' || (!st->spec->strict_returns && fn->kind != MB_CAST)) {
         out = fn->ret[0] == 'n' ? Py_NewRef(Py_None) : Py_NewRef(result);
         goto done;
     }
@@ -336,6 +344,33 @@ static PyObject *new_exception(PyObject *module, const char *name, PyObject *bas
     snprintf(qualified, sizeof qualified, "%s.%s", modname, name);
     return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
 }
+
+/* _mochi_bind(resolver): where records and variants returned to Mochi get their classes. A Mochi
+ * program binds its generated module (a callable name -> class); the re-export module binds its own
+ * dataclasses (a mapping). */
+static PyObject *mb_bind(PyObject *module, PyObject *resolver)
+{
+    mb_state *st = state_of(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (resolver != Py_None && !PyCallable_Check(resolver) && !PyMapping_Check(resolver)) {
+        PyErr_SetString(PyExc_TypeError, "_mochi_bind() takes a mapping or a callable: Mochi type name -> class");
+        return NULL;
+    }
+    PyObject *old = st->binder;
+    st->binder = Py_NewRef(resolver);
+    Py_XDECREF(old);
+    PyDict_Clear(st->mochi_classes);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"_mochi_bind", mb_bind, METH_O,
+     "_mochi_bind(resolver)\n--\n\nSet the classes records, sum-type variants and enum variants are returned as: "
+     "a mapping or a callable from the Mochi type (or variant) name to a class taking the fields as keywords."},
+    {NULL, NULL, 0, NULL},
+};
 
 static int add_externs(PyObject *module, mb_state *st)
 {
@@ -423,13 +458,21 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
         return -1;
     }
     st->extern_type = PyType_FromModuleAndSpec(module, &extern_spec, NULL);
-    if (st->extern_type == NULL) {
+    st->callback_type = PyType_FromModuleAndSpec(module, &mb_callback_spec, NULL);
+    if (st->extern_type == NULL || st->callback_type == NULL) {
         return -1;
     }
     st->targets = none_list(spec->nfunctions);
     st->classes = none_list(spec->nclasses);
+    st->py_types = none_list(spec->ntypes);
     st->errors = PyDict_New();
-    if (st->targets == NULL || st->classes == NULL || st->errors == NULL) {
+    st->mochi_classes = PyDict_New();
+    st->binder = Py_NewRef(Py_None);
+    if (st->targets == NULL || st->classes == NULL || st->py_types == NULL || st->errors == NULL ||
+        st->mochi_classes == NULL) {
+        return -1;
+    }
+    if (PyModule_AddFunctions(module, module_methods) < 0) {
         return -1;
     }
     if (PyModule_AddStringConstant(module, "__mochi_dist__", spec->dist) < 0 ||
@@ -454,6 +497,10 @@ int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->targets);
     Py_VISIT(st->classes);
     Py_VISIT(st->errors);
+    Py_VISIT(st->callback_type);
+    Py_VISIT(st->py_types);
+    Py_VISIT(st->binder);
+    Py_VISIT(st->mochi_classes);
     return 0;
 }
 
@@ -469,6 +516,10 @@ int mb_module_clear(PyObject *module)
     Py_CLEAR(st->targets);
     Py_CLEAR(st->classes);
     Py_CLEAR(st->errors);
+    Py_CLEAR(st->callback_type);
+    Py_CLEAR(st->py_types);
+    Py_CLEAR(st->binder);
+    Py_CLEAR(st->mochi_classes);
     return 0;
 }
 

@@ -13,6 +13,9 @@ static const mb_param params_typedfix_add[] = {
 static const mb_param params_typedfix_counts[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
+static const mb_param params_typedfix_either[] = {
+    {"x", "x", "R0;", "typedfix_Int_or_Str", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_first_or_none[] = {
     {"items", "items", "Li", "list<int>", MB_PARAM_REQUIRED},
 };
@@ -27,6 +30,9 @@ static const mb_param params_typedfix_join[] = {
     {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
     {"sep", "sep", "Os", "string?", 0},
     {"upper", "upper_", "b", "bool", MB_PARAM_KEYWORD},
+};
+static const mb_param params_typedfix_later[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_lengths[] = {
     {"items", "items", "DLs", "map<string, list<string>>", MB_PARAM_REQUIRED},
@@ -65,25 +71,36 @@ static const mb_param params_typedfix_words[] = {
 };
 
 static const mb_function functions[] = {
-    {"typedfix_Box_new", "typedfix", "Box", MB_NEW, params_typedfix_Box_new, 1, "H0;", "value"},
-    {"typedfix_LIMIT", "typedfix", "LIMIT", MB_CONSTANT, NULL, 0, "i", "int"},
-    {"typedfix_add", "typedfix", "add", MB_CALL, params_typedfix_add, 2, "i", "int"},
-    {"typedfix_counts", "typedfix", "counts", MB_CALL, params_typedfix_counts, 1, "Di", "map<string, int>"},
-    {"typedfix_first_or_none", "typedfix", "first_or_none", MB_CALL, params_typedfix_first_or_none, 1, "Oi", "int?"},
-    {"typedfix_greet", "typedfix", "greet", MB_CALL, params_typedfix_greet, 2, "s", "string"},
-    {"typedfix_is_even", "typedfix", "is_even", MB_CALL, params_typedfix_is_even, 1, "b", "bool"},
-    {"typedfix_join", "typedfix", "join", MB_CALL, params_typedfix_join, 3, "s", "string"},
-    {"typedfix_lengths", "typedfix", "lengths", MB_CALL, params_typedfix_lengths, 1, "Di", "map<string, int>"},
-    {"typedfix_maybe_len", "typedfix", "maybe_len", MB_CALL, params_typedfix_maybe_len, 1, "Oi", "int?"},
-    {"typedfix_nested", "typedfix", "nested", MB_CALL, params_typedfix_nested, 1, "LDLi", "list<map<string, list<int>>>"},
-    {"typedfix_nothing", "typedfix", "nothing", MB_CALL, params_typedfix_nothing, 1, "n", "unit"},
-    {"typedfix_over_1", "typedfix", "over", MB_CALL, params_typedfix_over_1, 1, "i", "int"},
-    {"typedfix_over_2", "typedfix", "over", MB_CALL, params_typedfix_over_2, 1, "s", "string"},
-    {"typedfix_scale", "typedfix", "scale", MB_CALL, params_typedfix_scale, 2, "f", "float"},
-    {"typedfix_shout", "typedfix", "shout", MB_CALL, params_typedfix_shout, 1, "s", "string"},
-    {"typedfix_total", "typedfix", "total", MB_CALL, params_typedfix_total, 1, "f", "float"},
-    {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, params_typedfix_with_kwonly, 2, "i", "int"},
-    {"typedfix_words", "typedfix", "words", MB_CALL, params_typedfix_words, 1, "Ls", "list<string>"},
+    {"typedfix_Box_new", "typedfix", "Box", MB_NEW, 0, params_typedfix_Box_new, 1, "H0;", "value"},
+    {"typedfix_LIMIT", "typedfix", "LIMIT", MB_CONSTANT, 0, NULL, 0, "i", "int"},
+    {"typedfix_add", "typedfix", "add", MB_CALL, 0, params_typedfix_add, 2, "i", "int"},
+    {"typedfix_counts", "typedfix", "counts", MB_CALL, 0, params_typedfix_counts, 1, "Di", "map<string, int>"},
+    {"typedfix_either", "typedfix", "either", MB_CALL, 0, params_typedfix_either, 1, "s", "string"},
+    {"typedfix_first_or_none", "typedfix", "first_or_none", MB_CALL, 0, params_typedfix_first_or_none, 1, "Oi", "int?"},
+    {"typedfix_greet", "typedfix", "greet", MB_CALL, 0, params_typedfix_greet, 2, "s", "string"},
+    {"typedfix_is_even", "typedfix", "is_even", MB_CALL, 0, params_typedfix_is_even, 1, "b", "bool"},
+    {"typedfix_join", "typedfix", "join", MB_CALL, 0, params_typedfix_join, 3, "s", "string"},
+    {"typedfix_later", "typedfix", "later", MB_CALL, MB_FN_ASYNC, params_typedfix_later, 1, "i", "int"},
+    {"typedfix_lengths", "typedfix", "lengths", MB_CALL, 0, params_typedfix_lengths, 1, "Di", "map<string, int>"},
+    {"typedfix_maybe_len", "typedfix", "maybe_len", MB_CALL, 0, params_typedfix_maybe_len, 1, "Oi", "int?"},
+    {"typedfix_nested", "typedfix", "nested", MB_CALL, 0, params_typedfix_nested, 1, "LDLi", "list<map<string, list<int>>>"},
+    {"typedfix_nothing", "typedfix", "nothing", MB_CALL, 0, params_typedfix_nothing, 1, "n", "unit"},
+    {"typedfix_over_1", "typedfix", "over", MB_CALL, 0, params_typedfix_over_1, 1, "i", "int"},
+    {"typedfix_over_2", "typedfix", "over", MB_CALL, 0, params_typedfix_over_2, 1, "s", "string"},
+    {"typedfix_scale", "typedfix", "scale", MB_CALL, 0, params_typedfix_scale, 2, "f", "float"},
+    {"typedfix_shout", "typedfix", "shout", MB_CALL, 0, params_typedfix_shout, 1, "s", "string"},
+    {"typedfix_total", "typedfix", "total", MB_CALL, 0, params_typedfix_total, 1, "f", "float"},
+    {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly, 2, "i", "int"},
+    {"typedfix_words", "typedfix", "words", MB_CALL, 0, params_typedfix_words, 1, "Ls", "list<string>"},
+};
+
+static const mb_field fields_0[] = { /* typedfix_Int_or_Str */
+    {"0", "typedfix_Int_or_Str_Int", "i", 1},
+    {"1", "typedfix_Int_or_Str_Str", "s", 1},
+};
+
+static const mb_type types[] = {
+    {MB_TYPE_UNION, "typedfix_Int_or_Str", "", "", fields_0, 2},
 };
 
 static const mb_class classes[] = {
@@ -91,8 +108,8 @@ static const mb_class classes[] = {
 };
 
 static const mb_module_spec spec = {
-    "typedfix", "1.0", functions, 19,
-    classes, 1, 1,
+    "typedfix", "1.0", functions, 21,
+    classes, 1, types, 1, 1, MB_ASYNC_PER_CALL,
 };
 
 static int exec_module(PyObject *module)
