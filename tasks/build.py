@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 COMPILE_FLAGS = ("-O2", "-Wall", "-Werror=implicit-function-declaration", "-fvisibility=hidden")
-RUNTIME_SOURCES = ("rt_module.c", "rt_convert.c", "rt_callback.c")
+RUNTIME_SOURCES = ("rt_module.c", "rt_convert.c", "rt_callback.c", "rt_capi.c")
 RUNTIME_FILES = ("mochi_bridge.h", *RUNTIME_SOURCES)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import FixtureIndex, build_wheel, package_files
+from helpers import FixtureIndex, build_wheel, fixture_index, package_files, run_cli, write_project
 
 WHEELS = {
     ("typedfix", "1.0"): ("typedfix", ("helperfix>=1",)),
@@ -101,3 +102,20 @@ def copy_project(tmp_path: Path) -> Callable[[Path], Path]:
         shutil.copytree(src, dest, symlinks=True)
         return dest
     return copy
+
+
+# The tablefix project, locked twice: default settings, and every opt-in of the type table.
+OPTED_IN = ('async-mode = "persistent"\nany = "handle"\n'
+            'monomorphise = [{ item = "tablefix.first", T = "int" }, { item = "tablefix.first", T = "str" }]\n')
+
+
+@pytest.fixture(scope="session")
+def table(tmp_path_factory: pytest.TempPathFactory, wheel_dir: Path) -> Iterator[dict[str, Any]]:
+    idx: FixtureIndex = fixture_index(sorted((wheel_dir / "extra").glob("tablefix-*.whl")))
+    base = tmp_path_factory.mktemp("table")
+    env = {"MOCHI_CACHE_DIR": str(base / "cache")}
+    default = write_project(base / "default", 'tablefix = "1.0"', idx.url)
+    opted = write_project(base / "opted", 'tablefix = "1.0"', idx.url, OPTED_IN)
+    yield {"default": default, "opted": opted, "procs": [run_cli("lock", str(default), env=env),
+                                                         run_cli("lock", str(opted), env=env)]}
+    idx.stop()

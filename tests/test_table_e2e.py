@@ -11,28 +11,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FixtureIndex, fixture_index, run_cli, write_project
 from mochi_subset import check_shim
-
-OPTED_IN = ('async-mode = "persistent"\nany = "handle"\n'
-            'monomorphise = [{ item = "tablefix.first", T = "int" }, { item = "tablefix.first", T = "str" }]\n')
-
-
-@pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory, wheel_dir: Path) -> Iterator[dict[str, Any]]:
-    idx: FixtureIndex = fixture_index(sorted((wheel_dir / "extra").glob("tablefix-*.whl")))
-    base = tmp_path_factory.mktemp("table")
-    env = {"MOCHI_CACHE_DIR": str(base / "cache")}
-    default = write_project(base / "default", 'tablefix = "1.0"', idx.url)
-    opted = write_project(base / "opted", 'tablefix = "1.0"', idx.url, OPTED_IN)
-    yield {"default": default, "opted": opted, "procs": [run_cli("lock", str(default), env=env),
-                                                         run_cli("lock", str(opted), env=env)]}
-    idx.stop()
 
 
 def _run(root: Path, code: str, *, no_uvloop: bool = False) -> Any:

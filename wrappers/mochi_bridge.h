@@ -170,9 +170,174 @@ MB_HIDDEN PyObject *mb_run_async(mb_state *st, PyObject *obj, int collect);
 MB_HIDDEN PyObject *mb_wrap_callable(mb_state *st, PyObject *target, const char *desc, int args_to_python);
 /* The spec of the Callback heap type (rt_callback.c). */
 MB_HIDDEN extern PyType_Spec mb_callback_spec;
+/* getattr with an interned name: the type attribute cache keys on the name object, so a fresh string
+ * per call would miss it every time (and churn its entries). */
+MB_HIDDEN PyObject *mb_getattr(PyObject *obj, const char *name);
 /* The end of the single descriptor starting at desc. */
 MB_HIDDEN const char *mb_desc_end(const char *desc);
 /* A readable Mochi spelling of a descriptor for messages (`list<int>`), a new str. */
 MB_HIDDEN PyObject *mb_describe(mb_state *st, const char *desc);
+
+/* ===================================================================================================
+ * The C ABI for native Mochi hosts.
+ *
+ * A host that embeds CPython (Py_Initialize, or an interpreter it already runs) loads a generated
+ * wrapper through this ABI only:
+ *
+ *     const mb_api *api; mb_error err;
+ *     mb_module *m = mb_open("tablefix", &api, &err);       // imports tablefix_externs + the capsule
+ *     int add = api->lookup(m, "tablefix_add");              // index of an extern, -1 if absent
+ *     mb_value args[2] = {mb_int(2), mb_int(3)}, out;
+ *     if (api->call(m, add, args, 2, &out, &err) == 0) { ... out.u.i ...; api->release(&out); }
+ *     mb_close(m);
+ *
+ * Every entry point takes the GIL with PyGILState_Ensure (so any host thread may call) and gives it
+ * back before returning. Values the host passes in are only read. Values the runtime returns are
+ * owned by the host and freed with api->release(), which also drops handles under the GIL. The
+ * kinds follow the Mochi side of the type table (DESIGN §6):
+ *
+ *   Mochi type            kind           payload
+ *   int / float / bool    MB_V_INT ...   u.i / u.f / u.b
+ *   string                MB_V_STRING    u.s: UTF-8, NUL-terminated, len bytes
+ *   list<int> of bytes    MB_V_BYTES     u.s: len raw bytes (Python bytes / bytearray)
+ *   list<T> / set<T>      MB_V_LIST/SET  u.items[len]
+ *   map<K, V>             MB_V_MAP       u.items[2 * len]: key, value, key, value, ...
+ *   record                MB_V_RECORD    u.items[len]: the fields in declaration order
+ *   sum type / enum       MB_V_VARIANT   tag: the variant's index; u.items[len]: its payload (0 or 1)
+ *   T? when absent        MB_V_NONE      -
+ *   value (a handle)      MB_V_HANDLE    u.handle: a strong reference to the Python object
+ *   fun(A...): R          MB_V_FUNC      u.func: a host function (parameters only; a Python callable
+ *                                        returned to the host comes back as MB_V_HANDLE)
+ *   no return value       MB_V_UNIT      -
+ * =================================================================================================== */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MB_C_ABI_VERSION 1
+
+enum {
+    MB_V_UNIT = 0,
+    MB_V_NONE,
+    MB_V_INT,
+    MB_V_FLOAT,
+    MB_V_BOOL,
+    MB_V_STRING,
+    MB_V_BYTES,
+    MB_V_LIST,
+    MB_V_SET,
+    MB_V_MAP,
+    MB_V_RECORD,
+    MB_V_VARIANT,
+    MB_V_HANDLE,
+    MB_V_FUNC,
+};
+
+/* Error codes (mb_error.code); 0 is success. */
+enum {
+    MB_OK = 0,
+    MB_ERR_MISMATCH = 1, /* PythonTypeMismatch: Python returned a value its stub does not allow (R3) */
+    MB_ERR_ARGUMENT = 2, /* an argument does not fit its parameter's type */
+    MB_ERR_PYTHON = 3,   /* the Python function raised; message is "Type: text" */
+    MB_ERR_USAGE = 4,    /* no such extern, wrong argument count, ABI version, import failure */
+};
+
+typedef struct {
+    int code;
+    char message[1024];
+} mb_error;
+
+typedef struct mb_value mb_value;
+
+/* A host function passed where Python expects a callable. Return 0 and fill *result, or return -1
+ * and fill *err (err->message becomes the Python exception's text). */
+typedef int (*mb_host_fn)(void *ctx, const mb_value *args, size_t nargs, mb_value *result, mb_error *err);
+
+struct mb_value {
+    int kind; /* MB_V_* */
+    int tag;  /* MB_V_VARIANT: index of the variant in its type */
+    size_t len;
+    union {
+        int64_t i;
+        double f;
+        int b;
+        char *s;
+        mb_value *items;
+        void *handle;
+        struct {
+            mb_host_fn fn;
+            void *ctx;
+        } func;
+    } u;
+};
+
+typedef struct mb_module mb_module; /* opaque: a loaded wrapper */
+
+typedef struct {
+    int version; /* MB_C_ABI_VERSION */
+    int (*lookup)(mb_module *m, const char *mochi_name);
+    int (*call)(mb_module *m, int index, const mb_value *args, size_t nargs, mb_value *result, mb_error *err);
+    void (*release)(mb_value *value);
+} mb_api;
+
+/* Constructors for arguments (nothing to release: the host owns what it passes). */
+static inline mb_value mb_int(int64_t i) { mb_value v = {MB_V_INT, 0, 0, {.i = i}}; return v; }
+static inline mb_value mb_float(double f) { mb_value v = {MB_V_FLOAT, 0, 0, {.f = f}}; return v; }
+static inline mb_value mb_bool(int b) { mb_value v = {MB_V_BOOL, 0, 0, {.b = b}}; return v; }
+static inline mb_value mb_string(const char *s, size_t len) { mb_value v = {MB_V_STRING, 0, len, {.s = (char *)s}}; return v; }
+static inline mb_value mb_items(int kind, mb_value *items, size_t len) { mb_value v = {kind, 0, len, {.items = items}}; return v; }
+static inline mb_value mb_variant(int tag, mb_value *payload) { mb_value v = {MB_V_VARIANT, tag, payload ? 1u : 0u, {.items = payload}}; return v; }
+
+/* Load the wrapper of distribution *dist* (its re-export module <dist>_externs, then the capsule of
+ * _mochi_<dist>); NULL with *err filled on failure. The interpreter must be initialised. */
+static inline mb_module *mb_open(const char *dist, const mb_api **api, mb_error *err)
+{
+    char name[256];
+    PyGILState_STATE gil = PyGILState_Ensure();
+    mb_module *out = NULL;
+    PyOS_snprintf(name, sizeof name, "%s_externs", dist);
+    PyObject *externs = PyImport_ImportModule(name);
+    PyOS_snprintf(name, sizeof name, "_mochi_%s", dist);
+    PyObject *module = externs ? PyImport_ImportModule(name) : NULL;
+    PyOS_snprintf(name, sizeof name, "_mochi_%s._mochi_c_api", dist);
+    *api = module ? (const mb_api *)PyCapsule_Import(name, 0) : NULL;
+    if (*api != NULL && (*api)->version != MB_C_ABI_VERSION) {
+        PyErr_Format(PyExc_ImportError, "%s speaks C ABI %d, this host %d", name, (*api)->version, MB_C_ABI_VERSION);
+        *api = NULL;
+    }
+    if (*api != NULL) {
+        out = (mb_module *)Py_NewRef(module);
+    }
+    else {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *text = value ? PyObject_Str(value) : NULL;
+        const char *utf8 = text ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+        err->code = MB_ERR_USAGE;
+        PyOS_snprintf(err->message, sizeof err->message, "cannot load %s: %s", name, utf8 ? utf8 : "unknown error");
+        PyErr_Clear();
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(externs);
+    PyGILState_Release(gil);
+    return out;
+}
+
+/* Drop a module opened with mb_open. */
+static inline void mb_close(mb_module *m)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    Py_XDECREF((PyObject *)m);
+    PyGILState_Release(gil);
+}
+
+/* The capsule the runtime publishes as _mochi_<dist>._mochi_c_api (rt_capi.c). */
+MB_HIDDEN int mb_capi_add(PyObject *module);
+/* Call extern *index* of *module* with a tuple of Mochi-side arguments: the Python face's call path. */
+MB_HIDDEN PyObject *mb_call_extern(PyObject *module, int index, PyObject *args);
 
 #endif /* MOCHI_BRIDGE_H */

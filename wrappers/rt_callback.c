@@ -84,8 +84,9 @@ PyObject *mb_run_async(mb_state *st, PyObject *obj, int collect)
     if (helper == NULL) {
         return NULL;
     }
-    PyObject *out = PyObject_CallMethod(helper, collect ? "collect" : "run", "Oi", obj,
-                                        st->spec->async_mode == MB_ASYNC_PERSISTENT);
+    PyObject *fn = mb_getattr(helper, collect ? "collect" : "run");
+    PyObject *out = fn ? PyObject_CallFunction(fn, "Oi", obj, st->spec->async_mode == MB_ASYNC_PERSISTENT) : NULL;
+    Py_XDECREF(fn);
     Py_DECREF(helper);
     return out;
 }
@@ -102,7 +103,7 @@ PyObject *mb_resolve_type(mb_state *st, int index)
         return Py_NewRef(found);
     }
     PyObject *mod = PyImport_ImportModule(t->py_module);
-    found = mod ? PyObject_GetAttrString(mod, t->py_name) : NULL;
+    found = mod ? mb_getattr(mod, t->py_name) : NULL;
     Py_XDECREF(mod);
     if (found == NULL || PyList_SetItem(st->py_types, index, Py_NewRef(found)) < 0) {
         Py_XDECREF(found);

@@ -13,6 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+PyObject *mb_getattr(PyObject *obj, const char *name)
+{
+    PyObject *key = PyUnicode_InternFromString(name);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyObject_GetAttr(obj, key);
+    Py_DECREF(key);
+    return out;
+}
+
 const char *mb_desc_end(const char *desc)
 {
     switch (desc[0]) {
@@ -356,7 +367,7 @@ static PyObject *mochi_field(PyObject *value, const char *name)
         PyObject *item = PyDict_GetItemString(value, name); /* borrowed */
         return Py_XNewRef(item);
     }
-    PyObject *item = PyObject_GetAttrString(value, name);
+    PyObject *item = mb_getattr(value, name);
     if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
     }
@@ -372,7 +383,7 @@ static PyObject *python_field(const mb_type *t, PyObject *value, int i)
     if (t->kind == MB_TYPE_TYPEDDICT) {
         return Py_XNewRef(PyDict_GetItemString(value, t->fields[i].name));
     }
-    PyObject *item = PyObject_GetAttrString(value, t->fields[i].name);
+    PyObject *item = mb_getattr(value, t->fields[i].name);
     if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
     }
@@ -526,7 +537,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
             return mismatch(value, bad);
         }
         PyObject *cls = mb_resolve_type(ctx->st, index);
-        PyObject *out = cls ? PyObject_GetAttrString(cls, f->name) : NULL;
+        PyObject *out = cls ? mb_getattr(cls, f->name) : NULL;
         Py_XDECREF(cls);
         return out;
     }
@@ -534,7 +545,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
     if (ok <= 0) {
         return ok < 0 ? NULL : mismatch(value, bad);
     }
-    PyObject *name = PyObject_GetAttrString(value, "name");
+    PyObject *name = mb_getattr(value, "name");
     const char *text = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
     PyObject *out = NULL;
     for (int i = 0; text != NULL && i < t->nfields; i++) {

@@ -141,9 +141,9 @@ static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject
         return Py_XNewRef(PyTuple_GetItem(pos, 0));
     }
     if (fn->kind == MB_GETATTR) {
-        return PyObject_GetAttrString(self, fn->py_name);
+        return mb_getattr(self, fn->py_name);
     }
-    PyObject *target = fn->kind == MB_METHOD ? PyObject_GetAttrString(self, fn->py_name)
+    PyObject *target = fn->kind == MB_METHOD ? mb_getattr(self, fn->py_name)
                                              : cached_path(st->targets, index, fn->py_module, fn->py_name);
     if (target == NULL || fn->kind == MB_CONSTANT) {
         return target;
@@ -200,7 +200,7 @@ static void translate_error(PyObject *module, mb_state *st)
     PyObject *replacement = NULL;
     if (name != NULL && text != NULL) {
         PyObject *runtime = PyImport_ImportModule("mochi_runtime.except_");
-        PyObject *panic = runtime ? PyObject_GetAttrString(runtime, "MochiPanic") : NULL;
+        PyObject *panic = runtime ? mb_getattr(runtime, "MochiPanic") : NULL;
         if (panic != NULL) {
             PyObject *message = PyUnicode_FromFormat("%U: %U", name, text);
             replacement = message ? PyObject_CallFunction(panic, "iO", 7, message) : NULL;
@@ -233,15 +233,22 @@ static void translate_error(PyObject *module, mb_state *st)
 static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwargs)
 {
     mb_extern *ex = (mb_extern *)self_obj;
-    mb_state *st = state_of(ex->module);
+    if (kwargs != NULL && PyDict_Size(kwargs) > 0) {
+        mb_state *st = state_of(ex->module);
+        PyErr_Format(PyExc_TypeError, "%s() takes positional arguments only",
+                     st ? st->spec->functions[ex->index].mochi_name : "extern");
+        return NULL;
+    }
+    return mb_call_extern(ex->module, ex->index, args);
+}
+
+PyObject *mb_call_extern(PyObject *module, int index, PyObject *args)
+{
+    mb_state *st = state_of(module);
     if (st == NULL) {
         return NULL;
     }
-    const mb_function *fn = &st->spec->functions[ex->index];
-    if (kwargs != NULL && PyDict_Size(kwargs) > 0) {
-        PyErr_Format(PyExc_TypeError, "%s() takes positional arguments only", fn->mochi_name);
-        return NULL;
-    }
+    const mb_function *fn = &st->spec->functions[index];
     Py_ssize_t n = PyTuple_Size(args);
     if (n < 0) {
         return NULL;
@@ -259,9 +266,9 @@ static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwarg
     if (bind_args(st, fn, args, n, &self, &pos, &kw) < 0) {
         goto done;
     }
-    result = invoke(st, ex->index, fn, self, pos, kw);
+    result = invoke(st, index, fn, self, pos, kw);
     if (result == NULL) {
-        translate_error(ex->module, st);
+        translate_error(module, st);
         goto done;
     }
     if (fn->ret[0] == 'n' || (!st->spec->strict_returns && fn->kind != MB_CAST)) {
@@ -479,7 +486,7 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
         PyModule_AddStringConstant(module, "__mochi_version__", spec->version) < 0) {
         return -1;
     }
-    if (add_site_path(module) < 0) {
+    if (add_site_path(module) < 0 || mb_capi_add(module) < 0) {
         return -1;
     }
     return add_externs(module, st);

@@ -152,3 +152,39 @@ def anything(x: Any) -> Any:
 
 def first(xs: list[T]) -> T:
     return xs[0]
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+def flip(b: bool) -> bool:
+    return not b
+
+
+def scale(xs: list[float], k: float) -> list[float]:
+    return [x * k for x in xs]
+
+
+def index_words(words: list[str]) -> dict[str, int]:
+    return {w: i for i, w in enumerate(words)}
+
+
+def item_tags(item: Item) -> set[str]:
+    return set(item.tags)
+
+
+def checksum(data: bytes) -> bytes:
+    return bytes(reversed(data))
+
+
+def maybe_len(s: str | None) -> int | None:
+    return None if s is None else len(s)
+
+
+def forget(x: int) -> None:
+    del x
