@@ -107,6 +107,7 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
         ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret, names)
         rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, {_KINDS[fn.kind]}, "
                     f"{'MB_FN_ASYNC' if fn.is_async else '0'}, {pname if fn.params else 'NULL'}, {len(fn.params)}, "
+                    f"{sum(p.required for p in fn.params)}, "
                     f"{_desc(fn.ret)}, {_c_str(ret_mochi)}}},")
     if rows:
         out += ["", "static const mb_function functions[] = {", *rows, "};"]

@@ -68,6 +68,7 @@ typedef struct {
     int flags;              /* MB_FN_ASYNC */
     const mb_param *params;
     int nparams;
+    int nrequired;          /* parameters that must be passed (the first ones) */
     const char *ret;        /* type descriptor; "n" for no return value */
     const char *ret_mochi;  /* Mochi spelling of the return type */
 } mb_function;
@@ -135,6 +136,7 @@ typedef struct {
     PyObject *py_types;      /* list: the Python classes of named types, None until first use */
     PyObject *binder;        /* mapping or callable: Mochi type/variant name -> class (set by _mochi_bind) */
     PyObject *mochi_classes; /* dict: the binder's answers, cached */
+    PyMethodDef *defs;       /* one per extern (PyMem), freed with the module */
 } mb_state;
 
 /* Conversion context: the module state (for handle classes) and the direction. */
@@ -156,6 +158,22 @@ MB_HIDDEN void mb_module_free(void *module);
  * failure returns NULL with an exception set. */
 MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
                                PyObject **where);
+
+/* The fast path of mb_convert for a lone scalar descriptor whose value already has exactly that type
+ * (the common case): a new reference, or NULL (no error set) to take the general path. */
+static inline PyObject *mb_exact_scalar(PyObject *value, const char *desc)
+{
+    if (desc[0] == 0 || desc[1] != 0) {
+        return NULL;
+    }
+    switch (desc[0]) {
+    case 'i': return PyLong_CheckExact(value) ? Py_NewRef(value) : NULL;
+    case 'f': return PyFloat_CheckExact(value) ? Py_NewRef(value) : NULL;
+    case 's': return PyUnicode_CheckExact(value) ? Py_NewRef(value) : NULL;
+    case 'b': return PyBool_Check(value) ? Py_NewRef(value) : NULL;
+    default: return NULL;
+    }
+}
 
 /* The class of handle descriptor H<index>; (imported on first use), as a new reference. */
 MB_HIDDEN PyObject *mb_resolve_class(mb_state *st, int index);
@@ -337,7 +355,9 @@ static inline void mb_close(mb_module *m)
 
 /* The capsule the runtime publishes as _mochi_<dist>._mochi_c_api (rt_capi.c). */
 MB_HIDDEN int mb_capi_add(PyObject *module);
-/* Call extern *index* of *module* with a tuple of Mochi-side arguments: the Python face's call path. */
-MB_HIDDEN PyObject *mb_call_extern(PyObject *module, int index, PyObject *args);
+/* Call extern *index* of *module* with n Mochi-side arguments: the Python face's call path. */
+MB_HIDDEN PyObject *mb_call_extern(PyObject *module, int index, PyObject *const *args, Py_ssize_t n);
+/* The same with the module's state already at hand. */
+MB_HIDDEN PyObject *mb_call_extern_in(mb_state *st, PyObject *module, int index, PyObject *const *args, Py_ssize_t n);
 
 #endif /* MOCHI_BRIDGE_H */

@@ -351,8 +351,9 @@ static int py_to_value(mb_state *st, PyObject *obj, const char *desc, mb_value *
         return py_to_value(st, obj, desc + 1, out, err);
     case 'i': {
         int overflow = 0;
-        long long i = PyLong_Check(obj) ? PyLong_AsLongLongAndOverflow(obj, &overflow) : -1;
-        if (!PyLong_Check(obj) || overflow || (i == -1 && PyErr_Occurred())) {
+        int is_int = PyLong_CheckExact(obj) || PyLong_Check(obj); /* exact first: no call into the API */
+        long long i = is_int ? PyLong_AsLongLongAndOverflow(obj, &overflow) : -1;
+        if (!is_int || overflow || (i == -1 && PyErr_Occurred())) {
             return mismatch_error(err, overflow ? "expected an int of 64 bits" : "expected int", obj);
         }
         out->kind = MB_V_INT;
@@ -506,24 +507,28 @@ static int capi_call(mb_module *m, int index, const mb_value *args, size_t nargs
         PyGILState_Release(gil);
         return -1;
     }
-    PyObject *tuple = PyTuple_New((Py_ssize_t)nargs);
-    for (size_t i = 0; tuple != NULL && i < nargs; i++) {
-        PyObject *item = value_to_py(st, &args[i], fn->params[i].type, err);
-        if (item == NULL) {
+    PyObject *stack[8];
+    PyObject **items = nargs <= 8 ? stack : PyMem_Calloc(nargs, sizeof(PyObject *));
+    size_t made = 0;
+    for (; items != NULL && made < nargs; made++) {
+        items[made] = value_to_py(st, &args[made], fn->params[made].type, err);
+        if (items[made] == NULL) {
             if (err->code) { /* name the parameter in front of what value_to_py said */
                 char detail[sizeof err->message];
                 snprintf(detail, sizeof detail, "%s", err->message);
                 snprintf(err->message, sizeof err->message, "%.200s: parameter '%.200s' %.600s", fn->mochi_name,
-                         fn->params[i].mochi_name, detail);
+                         fn->params[made].mochi_name, detail);
             }
-            Py_CLEAR(tuple);
-        }
-        else if (PyTuple_SetItem(tuple, (Py_ssize_t)i, item) < 0) { /* steals */
-            Py_CLEAR(tuple);
+            break;
         }
     }
-    PyObject *out = tuple ? mb_call_extern(module, index, tuple) : NULL;
-    Py_XDECREF(tuple);
+    PyObject *out = items != NULL && made == nargs ? mb_call_extern_in(st, module, index, items, (Py_ssize_t)nargs) : NULL;
+    for (size_t i = 0; items != NULL && i < made; i++) {
+        Py_DECREF(items[i]);
+    }
+    if (items != stack) {
+        PyMem_Free(items);
+    }
     if (out != NULL) {
         rc = py_to_value(st, out, fn->ret, result, err);
         if (rc < 0) {
@@ -541,7 +546,9 @@ static int capi_call(mb_module *m, int index, const mb_value *args, size_t nargs
         }
         error_from_python(err, code);
     }
-    PyErr_Clear();
+    if (rc != 0) {
+        PyErr_Clear(); /* everything the host needs is in *err */
+    }
     PyGILState_Release(gil);
     return rc;
 }

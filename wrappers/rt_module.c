@@ -87,23 +87,47 @@ static void raise_mismatch(PyObject *exc_type, const mb_function *fn, const char
     Py_DECREF(actual);
 }
 
-/* Convert the arguments: handles for methods and getters go to *self, the rest to *pos / *kw. */
-static int bind_args(mb_state *st, const mb_function *fn, PyObject *args, Py_ssize_t n, PyObject **self,
-                     PyObject **pos, PyObject **kw)
+#define MB_STACK_ARGS 8
+
+/* A call's converted arguments: the handle of a method or getter, positional ones, keyword ones. */
+typedef struct {
+    PyObject *self;
+    PyObject *kw;
+    PyObject **pos;
+    Py_ssize_t npos;
+    PyObject *stack[MB_STACK_ARGS]; /* pos points here unless there are more arguments */
+} bound_args;
+
+static void release_args(bound_args *b)
+{
+    for (Py_ssize_t i = 0; i < b->npos; i++) {
+        Py_DECREF(b->pos[i]);
+    }
+    if (b->pos != b->stack) {
+        PyMem_Free(b->pos);
+    }
+    Py_XDECREF(b->kw);
+    Py_XDECREF(b->self);
+}
+
+/* Convert the arguments: handles for methods and getters go to b->self, the rest to b->pos / b->kw. */
+static int bind_args(mb_state *st, const mb_function *fn, PyObject *const *args, Py_ssize_t n, bound_args *b)
 {
     mb_ctx ctx = {st, 1};
     int has_self = fn->kind == MB_METHOD || fn->kind == MB_GETATTR;
-    Py_ssize_t npos = 0;
-    for (Py_ssize_t i = has_self; i < n; i++) {
-        npos += !(fn->params[i].flags & MB_PARAM_KEYWORD);
-    }
-    if ((*pos = PyTuple_New(npos)) == NULL) {
+    b->pos = n <= MB_STACK_ARGS ? b->stack : PyMem_Calloc((size_t)n, sizeof(PyObject *));
+    if (b->pos == NULL) {
+        b->pos = b->stack;
+        PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0, j = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         const mb_param *p = &fn->params[i];
         PyObject *bad = NULL, *where = NULL;
-        PyObject *conv = mb_convert(PyTuple_GetItem(args, i), p->type, &ctx, &bad, &where);
+        PyObject *conv = mb_exact_scalar(args[i], p->type);
+        if (conv == NULL) {
+            conv = mb_convert(args[i], p->type, &ctx, &bad, &where);
+        }
         if (conv == NULL) {
             if (!PyErr_Occurred() && bad != NULL) {
                 char what[160];
@@ -115,40 +139,68 @@ static int bind_args(mb_state *st, const mb_function *fn, PyObject *args, Py_ssi
             return -1;
         }
         if (has_self && i == 0) {
-            *self = conv;
+            b->self = conv;
         }
         else if (p->flags & MB_PARAM_KEYWORD) {
-            if (*kw == NULL && (*kw = PyDict_New()) == NULL) {
+            if (b->kw == NULL && (b->kw = PyDict_New()) == NULL) {
                 Py_DECREF(conv);
                 return -1;
             }
-            int rc = PyDict_SetItemString(*kw, p->name, conv);
+            int rc = PyDict_SetItemString(b->kw, p->name, conv);
             Py_DECREF(conv);
             if (rc < 0) {
                 return -1;
             }
         }
-        else if (PyTuple_SetItem(*pos, j++, conv) < 0) { /* steals conv */
-            return -1;
+        else {
+            b->pos[b->npos++] = conv;
         }
     }
     return 0;
 }
 
-static PyObject *invoke(mb_state *st, int index, const mb_function *fn, PyObject *self, PyObject *pos, PyObject *kw)
+/* Call with positional arguments from a C array. Up to eight and no keywords go through
+ * PyObject_CallFunctionObjArgs, which CPython turns into a vectorcall without building a tuple (the
+ * limited API of 3.11 has no PyObject_Vectorcall); otherwise a tuple and PyObject_Call. */
+static PyObject *call_array(PyObject *target, PyObject *const *a, Py_ssize_t n, PyObject *kw)
+{
+    if (kw == NULL) {
+        switch (n) {
+        case 0: return PyObject_CallNoArgs(target);
+        case 1: return PyObject_CallFunctionObjArgs(target, a[0], NULL);
+        case 2: return PyObject_CallFunctionObjArgs(target, a[0], a[1], NULL);
+        case 3: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], NULL);
+        case 4: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], a[3], NULL);
+        case 5: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], a[3], a[4], NULL);
+        case 6: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+        case 7: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL);
+        case 8: return PyObject_CallFunctionObjArgs(target, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        default: break;
+        }
+    }
+    PyObject *tuple = PyTuple_New(n);
+    for (Py_ssize_t i = 0; tuple != NULL && i < n; i++) {
+        PyTuple_SetItem(tuple, i, Py_NewRef(a[i])); /* cannot fail: a fresh tuple, an index in range */
+    }
+    PyObject *out = tuple ? PyObject_Call(target, tuple, kw) : NULL;
+    Py_XDECREF(tuple);
+    return out;
+}
+
+static PyObject *invoke(mb_state *st, int index, const mb_function *fn, const bound_args *b)
 {
     if (fn->kind == MB_CAST) {
-        return Py_XNewRef(PyTuple_GetItem(pos, 0));
+        return Py_NewRef(b->pos[0]);
     }
     if (fn->kind == MB_GETATTR) {
-        return mb_getattr(self, fn->py_name);
+        return mb_getattr(b->self, fn->py_name);
     }
-    PyObject *target = fn->kind == MB_METHOD ? mb_getattr(self, fn->py_name)
+    PyObject *target = fn->kind == MB_METHOD ? mb_getattr(b->self, fn->py_name)
                                              : cached_path(st->targets, index, fn->py_module, fn->py_name);
     if (target == NULL || fn->kind == MB_CONSTANT) {
         return target;
     }
-    PyObject *result = PyObject_Call(target, pos, kw);
+    PyObject *result = call_array(target, b->pos, b->npos, b->kw);
     Py_DECREF(target);
     if (result != NULL && (fn->flags & MB_FN_ASYNC)) {
         PyObject *awaitable = result;
@@ -230,43 +282,43 @@ static void translate_error(PyObject *module, mb_state *st)
     Py_XDECREF(tb);
 }
 
-static PyObject *extern_call(PyObject *self_obj, PyObject *args, PyObject *kwargs)
+/* The body of every extern: METH_FASTCALL, so Python passes the arguments as a C array. */
+static PyObject *extern_fastcall(PyObject *self_obj, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     mb_extern *ex = (mb_extern *)self_obj;
-    if (kwargs != NULL && PyDict_Size(kwargs) > 0) {
+    if (kwnames != NULL && PyTuple_Size(kwnames) > 0) { /* Mochi passes arguments positionally (and so must Python) */
         mb_state *st = state_of(ex->module);
         PyErr_Format(PyExc_TypeError, "%s() takes positional arguments only",
                      st ? st->spec->functions[ex->index].mochi_name : "extern");
         return NULL;
     }
-    return mb_call_extern(ex->module, ex->index, args);
+    return mb_call_extern(ex->module, ex->index, args, nargs);
 }
 
-PyObject *mb_call_extern(PyObject *module, int index, PyObject *args)
+PyObject *mb_call_extern(PyObject *module, int index, PyObject *const *args, Py_ssize_t n)
 {
     mb_state *st = state_of(module);
-    if (st == NULL) {
-        return NULL;
-    }
+    return st ? mb_call_extern_in(st, module, index, args, n) : NULL;
+}
+
+PyObject *mb_call_extern_in(mb_state *st, PyObject *module, int index, PyObject *const *args, Py_ssize_t n)
+{
     const mb_function *fn = &st->spec->functions[index];
-    Py_ssize_t n = PyTuple_Size(args);
-    if (n < 0) {
-        return NULL;
-    }
-    int required = 0;
-    for (int i = 0; i < fn->nparams; i++) {
-        required += (fn->params[i].flags & MB_PARAM_REQUIRED) != 0;
-    }
+    int required = fn->nrequired;
     if (n < required || n > fn->nparams) {
         PyErr_Format(PyExc_TypeError, "%s() takes %d to %d arguments (%zd given)", fn->mochi_name, required,
                      fn->nparams, n);
         return NULL;
     }
-    PyObject *self = NULL, *pos = NULL, *kw = NULL, *result = NULL, *out = NULL;
-    if (bind_args(st, fn, args, n, &self, &pos, &kw) < 0) {
+    bound_args b; /* stack[] is not zeroed: only the first npos entries are ever read */
+    b.self = b.kw = NULL;
+    b.pos = b.stack;
+    b.npos = 0;
+    PyObject *result = NULL, *out = NULL;
+    if (bind_args(st, fn, args, n, &b) < 0) {
         goto done;
     }
-    result = invoke(st, index, fn, self, pos, kw);
+    result = invoke(st, index, fn, &b);
     if (result == NULL) {
         translate_error(module, st);
         goto done;
@@ -277,7 +329,10 @@ PyObject *mb_call_extern(PyObject *module, int index, PyObject *args)
     }
     mb_ctx ctx = {st, 0};
     PyObject *bad = NULL, *where = NULL;
-    out = mb_convert(result, fn->ret, &ctx, &bad, &where);
+    out = mb_exact_scalar(result, fn->ret);
+    if (out == NULL) {
+        out = mb_convert(result, fn->ret, &ctx, &bad, &where);
+    }
     if (out == NULL && !PyErr_Occurred() && bad != NULL) {
         raise_mismatch(st->mismatch_type, fn, "return value", fn->ret_mochi, bad, where);
     }
@@ -285,9 +340,7 @@ PyObject *mb_call_extern(PyObject *module, int index, PyObject *args)
     Py_XDECREF(where);
 done:
     Py_XDECREF(result);
-    Py_XDECREF(kw);
-    Py_XDECREF(pos);
-    Py_XDECREF(self);
+    release_args(&b);
     return out;
 }
 
@@ -326,7 +379,6 @@ static void extern_dealloc(PyObject *self)
 }
 
 static PyType_Slot extern_slots[] = {
-    {Py_tp_call, extern_call},
     {Py_tp_repr, extern_repr},
     {Py_tp_traverse, extern_traverse},
     {Py_tp_clear, extern_clear},
@@ -379,23 +431,39 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Each extern is a builtin function (METH_FASTCALL: the cheapest call the limited API offers) whose
+ * self is an Extern object naming the module and the descriptor. The method definitions live in
+ * the module state, freed with the module (every function keeps the module alive through self). */
 static int add_externs(PyObject *module, mb_state *st)
 {
+    int n = st->spec->nfunctions;
+    st->defs = PyMem_Calloc((size_t)n + 1, sizeof(PyMethodDef));
+    PyObject *modname = PyModule_GetNameObject(module);
+    if (st->defs == NULL || modname == NULL) {
+        Py_XDECREF(modname);
+        PyErr_NoMemory();
+        return -1;
+    }
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)st->extern_type, Py_tp_alloc);
-    for (int i = 0; i < st->spec->nfunctions; i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const mb_function *fn = &st->spec->functions[i];
+        st->defs[i] = (PyMethodDef){fn->mochi_name, (PyCFunction)(void (*)(void))extern_fastcall,
+                                    METH_FASTCALL | METH_KEYWORDS, NULL};
         mb_extern *ex = (mb_extern *)alloc((PyTypeObject *)st->extern_type, 0);
         if (ex == NULL) {
-            return -1;
+            rc = -1;
+            break;
         }
         ex->module = Py_NewRef(module);
         ex->index = i;
-        int rc = PyModule_AddObjectRef(module, st->spec->functions[i].mochi_name, (PyObject *)ex);
+        PyObject *func = PyCFunction_NewEx(&st->defs[i], (PyObject *)ex, modname);
         Py_DECREF(ex);
-        if (rc < 0) {
-            return -1;
-        }
+        rc = func ? PyModule_AddObjectRef(module, fn->mochi_name, func) : -1;
+        Py_XDECREF(func);
     }
-    return 0;
+    Py_DECREF(modname);
+    return rc;
 }
 
 /* Make the locked packages importable: `mochi-py lock` installs them into python_wrap/site-packages,
@@ -533,4 +601,9 @@ int mb_module_clear(PyObject *module)
 void mb_module_free(void *module)
 {
     (void)mb_module_clear((PyObject *)module);
+    mb_state *st = state_of((PyObject *)module);
+    if (st != NULL) {
+        PyMem_Free(st->defs);
+        st->defs = NULL;
+    }
 }

@@ -8,10 +8,10 @@ static const mb_param params_liarfix_honest[] = {
 };
 
 static const mb_function functions[] = {
-    {"liarfix_answer", "liarfix", "answer", MB_CALL, 0, NULL, 0, "i", "int"},
-    {"liarfix_flag", "liarfix", "flag", MB_CALL, 0, NULL, 0, "b", "bool"},
-    {"liarfix_honest", "liarfix", "honest", MB_CALL, 0, params_liarfix_honest, 1, "i", "int"},
-    {"liarfix_numbers", "liarfix", "numbers", MB_CALL, 0, NULL, 0, "Li", "list<int>"},
+    {"liarfix_answer", "liarfix", "answer", MB_CALL, 0, NULL, 0, 0, "i", "int"},
+    {"liarfix_flag", "liarfix", "flag", MB_CALL, 0, NULL, 0, 0, "b", "bool"},
+    {"liarfix_honest", "liarfix", "honest", MB_CALL, 0, params_liarfix_honest, 1, 1, "i", "int"},
+    {"liarfix_numbers", "liarfix", "numbers", MB_CALL, 0, NULL, 0, 0, "Li", "list<int>"},
 };
 
 static const mb_module_spec spec = {
