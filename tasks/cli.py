@@ -70,6 +70,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     _project_arg(report)
     report.add_argument("--html", type=Path, help="where to write the HTML report "
                         "(default: PROJECT/.mochi/report.html)")
+    build = sub.add_parser("build", help="write a build tree for the Mochi Python target from a program",
+                           description="Write PROGRAM with each `import python` line replaced by that package's "
+                           "declarations (renamed to the import's alias), and a <module>_externs.py sidecar that "
+                           "holds your own sidecar plus the locked wrappers' externs, into OUTPUT (default: "
+                           "PROJECT/build/<module>/). Then run `mochi build --target=python` on that tree. "
+                           "Run `mochi-py lock` first.")
+    build.add_argument("program", type=Path, help="the .mochi program")
+    build.add_argument("-o", "--output", type=Path, help="the build tree's directory")
     add = sub.add_parser("add", help="add or change a [python-dependencies] entry in mochi.toml",
                          description="Write NAME[@CONSTRAINT] into mochi.toml's [python-dependencies], keeping the "
                          "file's formatting and comments. Run `mochi-py lock` afterwards.")
@@ -93,6 +101,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
             return _graph(args.project, args.output)
         if args.command == "report":
             return _report(args.project, args.html)
+        if args.command == "build":
+            from .program import build_program, mochi_module_name
+            out = build_program(args.program, args.output)
+            module = mochi_module_name(args.program)
+            print(f"wrote {out / (module + '.mochi')} and {out / (module + '_externs.py')}")
+            print(f"next: mochi build --target=python {out / (module + '.mochi')}")
+            return 0
         if args.command == "add":
             from .edit import add_dependency
             line = add_dependency(args.project / "mochi.toml", args.requirement)

@@ -190,6 +190,8 @@ class Surface:
     skipped: tuple[Skip, ...] = field(default=())
     classes: tuple[ClassRef, ...] = ()
     types: tuple[TypeDef, ...] = ()
+    prefix: str = ""
+    """What every generated name starts with (`<prefix>_...`): the first import name, Mochi-safe."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -201,7 +203,7 @@ class Surface:
                    functions=funcs, skipped=tuple(Skip(**s) for s in data["skipped"]),
                    classes=tuple(ClassRef(**c) for c in data.get("classes", [])),
                    types=tuple(TypeDef(**{**t, "fields": tuple(Field(**f) for f in t["fields"])})
-                               for t in data.get("types", [])))
+                               for t in data.get("types", [])), prefix=str(data.get("prefix", "")))
 
 
 def mochi_safe(name: str, taken: set[str] | None = None) -> str:
@@ -1105,7 +1107,7 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
     return Surface(dist=dist, version=version, provenance=provenance,
                    functions=tuple(sorted(b.functions, key=lambda f: f.mochi_name)),
                    skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes),
-                   types=tuple(sv.types))
+                   types=tuple(sv.types), prefix=sv.prefix)
 
 
 _NOT_PUBLIC = {"tests", "test", "testing", "conftest"}

@@ -344,9 +344,20 @@ static PyObject *make_mochi(mb_state *st, const char *name, PyObject *kwargs)
     return out;
 }
 
-/* The variant of a sum type or enum a Mochi value is: the field whose variant name is its class name. */
-static const mb_field *variant_of(const mb_type *t, PyObject *value)
+/* The variant of a sum type or enum a Mochi value is: the field whose bound class is the value's class
+ * (a program may bind its own classes under other names, see _mochi_bind), else whose variant name is
+ * the class's name. */
+static const mb_field *variant_of(mb_state *st, const mb_type *t, PyObject *value)
 {
+    for (int i = 0; i < t->nfields; i++) {
+        PyObject *cls = mb_mochi_class(st, t->fields[i].mochi_name);
+        int same = cls != NULL && (PyObject *)Py_TYPE(value) == cls;
+        Py_XDECREF(cls);
+        if (same) {
+            return &t->fields[i];
+        }
+    }
+    PyErr_Clear(); /* no class bound: fall back to the name */
     PyObject *name = PyType_GetName(Py_TYPE(value));
     const char *text = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
     const mb_field *found = NULL;
@@ -493,7 +504,7 @@ static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, Py
 {
     const mb_type *t = &ctx->st->spec->types[index];
     if (ctx->to_python) {
-        const mb_field *f = variant_of(t, value);
+        const mb_field *f = variant_of(ctx->st, t, value);
         if (f == NULL) {
             return mismatch(value, bad);
         }
@@ -532,7 +543,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
 {
     const mb_type *t = &ctx->st->spec->types[index];
     if (ctx->to_python) {
-        const mb_field *f = variant_of(t, value);
+        const mb_field *f = variant_of(ctx->st, t, value);
         if (f == NULL) {
             return mismatch(value, bad);
         }
