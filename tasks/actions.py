@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 from .audit import audit
 from .build import WrapperJob, build_wrappers
 from .cache import atomic_write
-from .capabilities import apply_db, load_db, scan_wheel_imports
+from .capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
 from .codegen import module_name, py_ident, render_all
 from .errors import BridgeError
 from .fetch import build_from_source, fetch_from_index
@@ -211,7 +211,7 @@ def act_capabilities(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFail
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "capabilities.json", {"capabilities": caps, "free_threaded": status,
-                                            "trio": "trio" in imports,  # R12, read by the surface stage
+                                            "trio": needs_trio(imports),  # R12, read by the surface stage
                                             "findings": [f.to_dict() for f in findings]})
     return {"capabilities": caps}
 

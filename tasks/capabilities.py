@@ -28,6 +28,7 @@ __all__ = [
     "Finding",
     "apply_db",
     "load_db",
+    "needs_trio",
     "parse_db",
     "scan_wheel",
     "scan_wheel_imports",
@@ -63,6 +64,12 @@ class Finding:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def needs_trio(imports: set[str]) -> bool:
+    """R12: the distribution's async code runs on trio only. Code that imports trio next to anyio or
+    sniffio picks the running library at run time (httpx does), so it runs on asyncio too."""
+    return "trio" in imports and not imports & {"anyio", "sniffio"}
 
 
 class _Scanner(ast.NodeVisitor):

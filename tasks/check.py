@@ -17,7 +17,7 @@ from typing import Any
 
 from .actions import stub_source, surface_options
 from .cache import digest_file, wheel_path
-from .capabilities import apply_db, load_db, scan_wheel_imports
+from .capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
 from .codegen import render_all
 from .errors import BridgeError
 from .fetch import build_from_source
@@ -135,7 +135,7 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
     try:
         surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
-                                surface_options(ctx, "trio" in imports), stubs.problems)
+                                surface_options(ctx, needs_trio(imports)), stubs.problems)
     except BridgeError as exc:
         return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, f"unavailable: {exc.message}")]
     files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"], ctx["async_mode"])

@@ -151,3 +151,11 @@ def test_the_scan_lists_imports_however_deeply_nested(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, "nested", "1.0", {
         "nested/__init__.py": b"import json\n\nasync def f() -> None:\n    import trio.lowlevel\n"})
     assert scan_wheel_imports(wheel) == ([], {"json", "trio"})
+
+
+def test_trio_alone_is_incompatible_but_next_to_anyio_or_sniffio_it_is_not() -> None:
+    from tasks.capabilities import needs_trio
+    assert needs_trio({"trio", "os"})
+    assert not needs_trio({"trio", "anyio"})  # anyio-based code picks the running loop (R12)
+    assert not needs_trio({"trio", "sniffio"})
+    assert not needs_trio({"asyncio"})
