@@ -137,7 +137,8 @@ def act_stubs(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     fetched = read_json(out / "fetch.json")
     try:
         stubs = stub_ladder(Path(fetched["path"]), out / "stubs", fetched["version"], stub_source(ctx),
-                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], pin.get("locked_stub_dist", ""))
+                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], pin.get("locked_stub_dist", ""),
+                            ctx["stubgen_aggressive"])
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "stubs.json", stubs.to_dict())

@@ -128,7 +128,8 @@ def _check_entry(entry: LockEntry, ctx: dict[str, Any], scratch: Path) -> list[D
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
     try:
         stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
-                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], entry.stub_distribution)
+                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], entry.stub_distribution,
+                            ctx["stubgen_aggressive"])
     except BridgeError as exc:
         return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, f"unavailable: {exc.message}")]
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)

@@ -36,6 +36,7 @@ class Context:
     strict_returns: bool
     stubgen_fallback: str
     stubgen_inspect: bool
+    stubgen_aggressive: bool = False
     capabilities_declared: tuple[str, ...] | None
     free_threaded: bool
     any_mode: str = "refuse"
@@ -76,6 +77,7 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
                    marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
                    cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
                    strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
-                   stubgen_inspect=py.stubgen_inspect, capabilities_declared=py.capabilities,
+                   stubgen_inspect=py.stubgen_inspect, stubgen_aggressive=py.stubgen_aggressive,
+                   capabilities_declared=py.capabilities,
                    free_threaded=py.free_threaded, any_mode=py.any_mode, monomorphise=py.monomorphise,
                    async_mode=py.async_mode, release=release, elevation=elevation)

@@ -110,7 +110,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             yield {"basename": "stubs", "name": pin["name"], "actions": [(run_action, ["act_stubs", args, pin])],
                    "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
                    "task_dep": [f"fetch:{pin['name']}"],
-                   "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect],
+                   "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect,
+                                                            ctx.stubgen_aggressive],
                                                 "stub_dist": pin.get("locked_stub_dist", "")})]}
 
     def surface_tasks() -> Iterator[dict[str, Any]]:

@@ -449,7 +449,6 @@ def unsupported_settings(manifest: Manifest) -> None:
     py = manifest.python
     here = Location(manifest.path, 1, 1)
     for key, active, what in (
-        ("stubgen", py.stubgen_aggressive, "aggressive stubgen heuristics"),
         ("require-attestations", bool(py.require_attestations), "PEP 740 attestation checks"),
     ):
         if active:

@@ -24,7 +24,8 @@ __all__ = ["StubgenResult", "run_stubgen", "sandbox_prefix"]
 
 _RUNNER = r"""
 import json, socket, sys
-marker, src, out, inspect, modules = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5:]
+marker, src, out, inspect, docs, modules = (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1",
+                                           sys.argv[5] == "1", sys.argv[6:])
 def blocked(*args, **kwargs):
     with open(marker, "w") as fh:
         fh.write(json.dumps({"args": repr(args)[:200]}))
@@ -43,6 +44,7 @@ socket.getaddrinfo = blocked
 sys.path.insert(0, src)
 from mypy import stubgen
 args = ["-o", out, "--ignore-errors"] + (["--inspect-mode"] if inspect else [])
+args += ["--include-docstrings"] if docs else []
 for m in modules:
     args += ["-p", m]
 stubgen.main(args)
@@ -72,8 +74,9 @@ def sandbox_prefix() -> tuple[str, ...]:
     return (unshare, "--net", "--") if ok.returncode == 0 else ()
 
 
-def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout: float | None = None) -> StubgenResult:
-    """Generate stubs for *modules* found under *src* into *out*."""
+def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout: float | None = None,
+                docstrings: bool = False) -> StubgenResult:
+    """Generate stubs for *modules* found under *src* into *out* (with their docstrings if *docstrings*)."""
     limit = timeout if timeout is not None else float(os.environ.get("MOCHI_STUBGEN_TIMEOUT", "30"))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mochi-stubgen-") as tmp:
@@ -83,7 +86,7 @@ def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout
         env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": tmp, "PYTHONNOUSERSITE": "1",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         cmd = [*sandbox_prefix(), sys.executable, "-I", "-c", _RUNNER, str(marker), str(src), str(out),
-               "1" if inspect else "0", *modules]
+               "1" if inspect else "0", "1" if docstrings else "0", *modules]
         # Its own session, so the whole tree (stubgen's inspection workers too) is killed on timeout or exit.
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)

@@ -209,7 +209,7 @@ def _stub_package_files(wheel: Path, top: str) -> tuple[dict[str, str], str]:
 
 
 def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSource, fallback: str, inspect: bool,
-                pinned: str = "") -> StubSet:
+                pinned: str = "", aggressive: bool = False) -> StubSet:
     """Walk the ladder for *wheel* and publish the winning document set at *dest*.
 
     :raises BridgeError: `fallback == "deny"` and only stubgen could type the package.
@@ -248,7 +248,7 @@ def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSourc
         raise BridgeError(f"{wheel.name} ships no types, no stub distribution was found, and "
                           "[python].stubgen.fallback is \"deny\"",
                           "allow the stubgen fallback, or replace the dependency with a typed one")
-    return _stubgen_tier(wheel, members, tops, dest, inspect)
+    return _stubgen_tier(wheel, members, tops, dest, inspect, aggressive)
 
 
 def _typeshed_name(top: str) -> str | None:
@@ -264,13 +264,16 @@ def _at_least(version: str, floor: str) -> bool:
 
 
 def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[str], dest: Path,
-                  inspect: bool) -> StubSet:
+                  inspect: bool, aggressive: bool = False) -> StubSet:
     from .stubgen import run_stubgen
     with tempfile.TemporaryDirectory(prefix="mochi-src-") as tmp:
         src = Path(tmp) / "src"
         _copy(wheel, {m: m for m in members if PurePosixPath(m).parts[0] in tops}, src)
         out = Path(tmp) / "out"
-        result = run_stubgen(src, tops, out, inspect)
+        result = run_stubgen(src, tops, out, inspect, docstrings=aggressive)
+        if aggressive:  # R1: docstring types and standard-library re-exports
+            from .heuristics import apply
+            apply(out, src)
         problems: dict[str, list[str]] = {}
         for top in tops:
             if result.network:

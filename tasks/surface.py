@@ -55,7 +55,8 @@ MOCHI_BUILTINS = frozenset({
 
 _T = ("typing.", "typing_extensions.", "collections.abc.")
 _SCALARS = {"builtins.int": "i", "builtins.float": "f", "builtins.bool": "b", "builtins.str": "s",
-            "builtins.bytes": "Y", "builtins.bytearray": "Y"}
+            "builtins.bytes": "Y", "builtins.bytearray": "Y", "typing.LiteralString": "s",
+            "typing_extensions.LiteralString": "s"}
 _LISTS = {"builtins.list", "typing.List", "typing_extensions.List"}
 _SEQUENCES = {f"{p}{n}" for p in _T for n in ("Sequence", "MutableSequence", "Iterable", "Collection", "Iterator",
                                              "Generator", "Reversible")}
@@ -385,12 +386,17 @@ class _Surveyor:
                 return found
         return None
 
+    def load_qualified_module(self, mod_name: str) -> _Module | None:
+        """A module of this distribution, or of the standard library's stubs."""
+        if not mod_name:
+            return None
+        return self.load(mod_name, self.root if mod_name.partition(".")[0] in self.tops else _STDLIB_STUBS)
+
     def find_qualified(self, qual: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
         mod_name, _, attr = qual.rpartition(".")
         if not mod_name:
             return None
-        root = self.root if mod_name.split(".")[0] in self.tops else _STDLIB_STUBS
-        other = self.load(mod_name, root)
+        other = self.load_qualified_module(mod_name)
         return None if other is None else self.find(other, attr, depth)
 
     # --- handles and named types ----------------------------------------------------------------
@@ -686,6 +692,8 @@ class _Mapper:
                           '[python].any = "handle")')
         if qual == "builtins.complex":
             raise Refusal("NoComplexType", "complex has no Mochi type")
+        if qual in ("builtins.type", "typing.Type"):
+            raise Refusal("UnsupportedTypingConstruct", f"{shown}: classes as values are not in the type table")
         if qual in _LISTS | _DICTS | _SETS | _SEQUENCES | _TUPLES:
             raise Refusal("UnsupportedTypingConstruct", f"bare {shown} has no element type")
         if qual.endswith((".Self", "typing.Self")) and self.self_class is not None:
@@ -694,6 +702,12 @@ class _Mapper:
         if qual.startswith(f"{self.mod.qualname}.") and local in self.mod.typevars:
             return self._typevar(self.mod.typevars[local], position, depth)
         found = self.sv.find_qualified(qual) if not qual.startswith("builtins.") else None
+        if found is None and not qual.startswith("builtins."):  # a TypeVar or alias of another module
+            owner = self.sv.load_qualified_module(qual.rpartition(".")[0])
+            if owner is not None and local in owner.typevars:
+                return _Mapper(self.sv, owner, subst=self.subst).map(ast.Name(local), position, depth + 1)
+            if owner is not None and local in owner.aliases:
+                return _Mapper(self.sv, owner, subst=self.subst).map(owner.aliases[local], position, depth + 1)
         if found is not None:
             defmod, defnode = found
             if isinstance(defnode, ast.ClassDef):
@@ -1135,8 +1149,8 @@ def _module_surface(b: _Builder, sv: _Surveyor, mod: _Module, qualname: str, top
     alias = mochi_safe(qualname.replace(".", "_"))
     names = mod.exports if mod.exports is not None else sorted(
         {n for n in mod.defs if not n.startswith("_")}
-        | {local for local, qual in mod.imports.items()
-           if not local.startswith("_") and qual.split(".")[0] == top and _is_reexport(mod, local)}
+        | {local for local, qual in mod.imports.items()  # a stub's `import y as y` re-exports from anywhere
+           if not local.startswith("_") and (qual.split(".")[0] == top or mod.is_stub) and _is_reexport(mod, local)}
         | _star_names(sv, mod, top))
     for name in sorted(set(names)):
         _export(b, sv, mod, qualname, alias, name)

@@ -140,7 +140,6 @@ def test_sources_markers_and_every_python_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("setting", "what"), [
-    ("stubgen = { aggressive = true }", "aggressive stubgen heuristics"),
     ("require-attestations = true", "PEP 740 attestation checks"),
 ])
 def test_settings_not_built_yet_are_refused_at_their_line(setting: str, what: str) -> None:

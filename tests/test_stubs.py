@@ -30,7 +30,8 @@ def stub_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureInde
             "partialfix/py.typed": b"partial\n"}),
         build_wheel(out, "partialfix-stubs", "1.0",
                     {"partialfix-stubs/__init__.pyi": b"def from_stubs() -> str: ...\n"}),
-        *(build_wheel(out, n, "1.0", package_files(n)) for n in ("plainfix", "netfix", "loopfix", "homefix")),
+        *(build_wheel(out, n, "1.0", package_files(n)) for n in ("plainfix", "netfix", "loopfix", "homefix",
+                                                                  "docfix")),
     ]
     idx = fixture_index(wheels)
     yield idx
@@ -114,3 +115,33 @@ def test_sandbox_hides_home(tmp_path: Path, stub_index: FixtureIndex) -> None:
     root, _ = _lock(tmp_path, stub_index, 'homefix = "1.0"', env={"HOME": str(home)})
     shim = (root / "python_wrap" / "homefix" / "shim.mochi").read_text()
     assert "homefix_sealed" in shim and "homefix_leaked" not in shim
+
+
+def test_aggressive_stubgen_reads_docstring_types_and_stdlib_reexports(stub_index: FixtureIndex,
+                                                                       tmp_path: Path) -> None:
+    plain, _ = _lock(tmp_path / "plain", stub_index, 'docfix = "1.0"')
+    root, _ = _lock(tmp_path / "aggressive", stub_index, 'docfix = "1.0"', "stubgen = { aggressive = true }\n")
+    before = (plain / "python_wrap/docfix/shim.mochi").read_text()
+    shim = (root / "python_wrap/docfix/shim.mochi").read_text()
+    assert "docfix_scale" not in before and "docfix_label" not in before  # stubgen alone: no annotations
+    for line in ("extern python fun docfix_scale(x: float, factor: float): float",  # Sphinx
+                 "extern python fun docfix_label(name: string, count_: int): string",  # Google (count is a builtin)
+                 "extern python fun docfix_options(level: int, verbose: bool?): map<string, int>",  # numpydoc, **kwargs
+                 # re-exported from os.path, typed by typeshed: AnyOrLiteralStr's constraints as a sum type
+                 "extern python fun docfix_basename_2(p: docfix_Str_or_Bytes): docfix_Str_or_Bytes"):
+        assert line in shim, shim
+    assert "docfix_basename" not in before
+    skipped = (root / "python_wrap/docfix/SKIPPED.txt").read_text()
+    assert "docfix.vague\tUnsupportedTypingConstruct" in skipped  # "a frobnicator" is not in the vocabulary
+    assert _entry(root, "docfix")["stub-provenance"] == "stubgen"
+    assert _entry(root, "docfix")["stub-sha256"] != _entry(plain, "docfix")["stub-sha256"]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import _mochi_docfix as m; "
+            "import docfix_externs as x; "
+            "print(m.docfix_options(3, True), m.docfix_scale(1.5, 2.0), "
+            "m.docfix_basename_2(x.docfix_Str_or_Bytes_Str(v='/a/b.txt')).v)")
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(root / "python_wrap/docfix")], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().split(maxsplit=3) == ["{'level':", "3,", "'verbose':", "1} 3.0 b.txt"]
