@@ -24,8 +24,8 @@ __all__ = ["StubgenResult", "run_stubgen", "sandbox_prefix"]
 
 _RUNNER = r"""
 import json, socket, sys
-marker, src, out, inspect, docs, modules = (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1",
-                                           sys.argv[5] == "1", sys.argv[6:])
+marker, src, out, mode, docs, modules = (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1",
+                                        sys.argv[6:])
 def blocked(*args, **kwargs):
     with open(marker, "w") as fh:
         fh.write(json.dumps({"args": repr(args)[:200]}))
@@ -43,10 +43,15 @@ socket.create_connection = blocked
 socket.getaddrinfo = blocked
 sys.path.insert(0, src)
 from mypy import stubgen
-args = ["-o", out, "--ignore-errors"] + (["--inspect-mode"] if inspect else [])
+args = ["-o", out, "--ignore-errors"] + (["--inspect-mode"] if mode == "inspect" else [])
 args += ["--include-docstrings"] if docs else []
-for m in modules:
-    args += ["-p", m]
+if mode == "parse":  # the sources as files: nothing is imported
+    import os
+    args += [os.path.join(src, m) if os.path.isdir(os.path.join(src, m)) else os.path.join(src, m + ".py")
+             for m in modules]
+else:
+    for m in modules:
+        args += ["-p", m]
 stubgen.main(args)
 """
 
@@ -75,8 +80,12 @@ def sandbox_prefix() -> tuple[str, ...]:
 
 
 def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout: float | None = None,
-                docstrings: bool = False) -> StubgenResult:
-    """Generate stubs for *modules* found under *src* into *out* (with their docstrings if *docstrings*)."""
+                docstrings: bool = False, parse_only: bool = False) -> StubgenResult:
+    """Generate stubs for *modules* found under *src* into *out* (with their docstrings if *docstrings*).
+
+    *parse_only* reads the source files without importing anything: the way to type a package whose
+    import needs dependencies the sandbox does not have (it misses C extension modules).
+    """
     limit = timeout if timeout is not None else float(os.environ.get("MOCHI_STUBGEN_TIMEOUT", "30"))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mochi-stubgen-") as tmp:
@@ -86,7 +95,7 @@ def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout
         env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": tmp, "PYTHONNOUSERSITE": "1",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         cmd = [*sandbox_prefix(), sys.executable, "-I", "-c", _RUNNER, str(marker), str(src), str(out),
-               "1" if inspect else "0", "1" if docstrings else "0", *modules]
+               "parse" if parse_only else "inspect" if inspect else "import", "1" if docstrings else "0", *modules]
         # Its own session, so the whole tree (stubgen's inspection workers too) is killed on timeout or exit.
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)

@@ -265,12 +265,18 @@ def _at_least(version: str, floor: str) -> bool:
 
 def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[str], dest: Path,
                   inspect: bool, aggressive: bool = False) -> StubSet:
-    from .stubgen import run_stubgen
+    from .stubgen import StubgenResult, run_stubgen
     with tempfile.TemporaryDirectory(prefix="mochi-src-") as tmp:
         src = Path(tmp) / "src"
         _copy(wheel, {m: m for m in members if PurePosixPath(m).parts[0] in tops}, src)
         out = Path(tmp) / "out"
         result = run_stubgen(src, tops, out, inspect, docstrings=aggressive)
+        missing = [t for t in tops if t not in result.written]
+        if missing and not result.network and not result.timed_out:
+            # the import failed (its dependencies are not in the sandbox): read the sources instead
+            parsed = run_stubgen(src, missing, out, inspect, docstrings=aggressive, parse_only=True)
+            result = StubgenResult(written=[*result.written, *parsed.written], network=parsed.network,
+                                   timed_out=parsed.timed_out, output=result.output + parsed.output)
         if aggressive:  # R1: docstring types and standard-library re-exports
             from .heuristics import apply
             apply(out, src)

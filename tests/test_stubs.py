@@ -31,7 +31,7 @@ def stub_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureInde
         build_wheel(out, "partialfix-stubs", "1.0",
                     {"partialfix-stubs/__init__.pyi": b"def from_stubs() -> str: ...\n"}),
         *(build_wheel(out, n, "1.0", package_files(n)) for n in ("plainfix", "netfix", "loopfix", "homefix",
-                                                                  "docfix")),
+                                                                  "docfix", "depfix")),
     ]
     idx = fixture_index(wheels)
     yield idx
@@ -145,3 +145,10 @@ def test_aggressive_stubgen_reads_docstring_types_and_stdlib_reexports(stub_inde
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().split(maxsplit=3) == ["{'level':", "3,", "'verbose':", "1} 3.0 b.txt"]
+
+
+def test_a_package_whose_import_fails_in_the_sandbox_is_stubbed_from_its_sources(stub_index: FixtureIndex,
+                                                                                   tmp_path: Path) -> None:
+    root, _ = _lock(tmp_path, stub_index, 'depfix = "1.0"')
+    assert _entry(root, "depfix")["stub-provenance"] == "stubgen"
+    assert "extern python fun depfix_twice(x: int): int" in (root / "python_wrap/depfix/shim.mochi").read_text()
