@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = ["numpy", "pandas", "scipy", "scikit-learn", "requests", "httpx", "urllib3", "pillow", "pydantic", "attrs",
           "click", "typer", "rich", "tqdm", "sqlalchemy", "fastapi", "starlette", "uvicorn", "aiohttp", "pyyaml",
           "toml", "tomli", "msgpack", "orjson", "pytest"]
-UNTYPED = ["six", "docopt", "termcolor", "colorama", "chardet"]
+UNTYPED = ["six", "colorama", "boltons", "art", "pyjokes"]  # no inline types: typeshed and stubgen tiers
 
 SMOKE = """
 import json, sys
@@ -67,9 +67,14 @@ def lock_one(name: str, work: Path, cache: Path) -> dict[str, object]:
     # Count public items, not externs: the overload variants of one item share it.
     translated = {f["item"] for f in surface["functions"]}
     skipped = {s["item"]: s["reason"] for s in surface["skipped"] if s["item"] not in translated}
+    sys.path.insert(0, str(REPO / "tests"))
+    from mochi_subset import check_shim  # the test suite's checker of the DESIGN §6 subset
+
+    problems = check_shim((wrap / "shim.mochi").read_text(encoding="utf-8"))
     row.update(provenance=surface["provenance"], translated=len(translated), externs=len(surface["functions"]),
                skipped=len(skipped), reasons=dict(Counter(skipped.values())),
-               compiled=(wrap / f"{module}.abi3.so").is_file())
+               compiled=(wrap / f"{module}.abi3.so").is_file(), types=len(surface.get("types", [])),
+               subset_problems=len(problems), subset_first=problems[:1])
     smoke = subprocess.run([sys.executable, "-I", "-c", SMOKE, str(wrap), str(root / ".mochi" / "deps" / dist /
                             "surface.json"), module], capture_output=True, text=True, check=False, timeout=300)
     try:
@@ -89,24 +94,29 @@ def render(rows: list[dict[str, object]], date: str) -> str:
     corpus = [r for r in rows if r["package"] in CORPUS]
     ok = [r for r in corpus if r.get("locked") and r.get("compiled") and r.get("imports")]
     shares = [int(r["translated"]) / max(1, _public(r)) for r in corpus if r.get("locked")]  # type: ignore[call-overload]
+    locked = [r for r in rows if r.get("locked")]
+    valid = [r for r in locked if r.get("subset_problems") == 0]
     lines = [f"# Corpus ({date})", "",
              f"Locked, compiled and imported: {len(ok)} of {len(corpus)} corpus packages. "
              f"Median translated share of public items: {statistics.median(shares) * 100 if shares else 0:.1f}%.",
              "Regenerate with `.venv/bin/python bench/corpus.py` (reaches the package index).", "",
              "Public items exclude private names (the PrivateName column counts them apart); an overloaded item "
              "counts as translated when one of its variants is.", "",
-             "| package | provenance | public | translated | skipped by reason | compiled | imports | smoke call | s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Shims that pass the Mochi subset checker (tests/mochi_subset.py): {len(valid)} of {len(locked)}.", "",
+             "| package | provenance | public | translated | types | skipped by reason | valid Mochi | compiled "
+             "| imports | smoke call | s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if not r.get("locked"):
             lines.append(f"| {r['package']} | lock failed: {' '.join(map(str, r.get('error', [])))[:100]} "
-                         f"| | | | | | | {r['seconds']} |")
+                         f"| | | | | | | | | {r['seconds']} |")
             continue
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(dict(r["reasons"]).items()))  # type: ignore[call-overload]
         public = _public(r)
-        lines.append(f"| {r['package']} | {r['provenance']} | {public} | {r['translated']} | {reasons} | "
-                     f"{'yes' if r['compiled'] else 'no'} | {'yes' if r.get('imports') else 'no'} | "
-                     f"{r.get('smoke', '')} | {r['seconds']} |")
+        valid_mochi = "yes" if r.get("subset_problems") == 0 else f"no: {' '.join(map(str, r.get('subset_first', [])))}"
+        lines.append(f"| {r['package']} | {r['provenance']} | {public} | {r['translated']} | {r.get('types', 0)} | "
+                     f"{reasons} | {valid_mochi[:120]} | {'yes' if r['compiled'] else 'no'} | "
+                     f"{'yes' if r.get('imports') else 'no'} | {r.get('smoke', '')} | {r['seconds']} |")
     return "\n".join(lines) + "\n"
 
 

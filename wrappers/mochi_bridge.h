@@ -191,6 +191,12 @@ MB_HIDDEN extern PyType_Spec mb_callback_spec;
 /* getattr with an interned name: the type attribute cache keys on the name object, so a fresh string
  * per call would miss it every time (and churn its entries). */
 MB_HIDDEN PyObject *mb_getattr(PyObject *obj, const char *name);
+/* The parameter count of a C<k>; descriptor; *first is set to its first parameter's descriptor. */
+MB_HIDDEN long mb_callable_params(const char *desc, const char **first);
+/* callable(**kwargs) (kwargs may be NULL). */
+MB_HIDDEN PyObject *mb_call_kwargs(PyObject *callable, PyObject *kwargs);
+/* An instance of the bound Mochi class *name* (a record or variant), built with keywords *kwargs*. */
+MB_HIDDEN PyObject *mb_make_mochi(mb_state *st, const char *name, PyObject *kwargs);
 /* The end of the single descriptor starting at desc. */
 MB_HIDDEN const char *mb_desc_end(const char *desc);
 /* A readable Mochi spelling of a descriptor for messages (`list<int>`), a new str. */

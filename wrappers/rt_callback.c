@@ -179,15 +179,14 @@ static PyObject *callback_call(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "a Mochi callback takes positional arguments only");
         return NULL;
     }
-    char *semi = NULL;
-    long k = strtol(cb->desc + 1, &semi, 10);
+    const char *pos = NULL;
+    long k = mb_callable_params(cb->desc, &pos);
     Py_ssize_t n = PyTuple_Size(args);
     if (n != k) {
         PyErr_Format(PyExc_TypeError, "callback takes %ld arguments (%zd given)", k, n);
         return NULL;
     }
     PyObject *converted = PyTuple_New(n);
-    const char *pos = semi + 1;
     for (Py_ssize_t i = 0; converted != NULL && i < n; i++) {
         char what[48];
         snprintf(what, sizeof what, "argument %zd", i + 1);

@@ -88,8 +88,8 @@ static PyObject *host_fn_call(PyObject *capsule, PyObject *args)
     if (st == NULL) {
         return NULL;
     }
-    char *semi = NULL;
-    long k = strtol(h->desc + 1, &semi, 10);
+    const char *pos = NULL;
+    long k = mb_callable_params(h->desc, &pos);
     Py_ssize_t n = PyTuple_Size(args);
     if (n != k) {
         PyErr_Format(PyExc_TypeError, "host function takes %ld arguments (%zd given)", k, n);
@@ -99,7 +99,6 @@ static PyObject *host_fn_call(PyObject *capsule, PyObject *args)
     if (values == NULL) {
         return PyErr_NoMemory();
     }
-    const char *pos = semi + 1;
     mb_error err = {0, ""};
     int ok = 1;
     for (long i = 0; ok && i < k; i++) {
@@ -171,19 +170,13 @@ static PyObject *named_to_py(mb_state *st, const mb_value *v, const char *desc, 
             return kind_error(st, v, desc, err);
         }
         const mb_field *f = &t->fields[v->tag];
-        PyObject *cls = mb_mochi_class(st, f->mochi_name);
-        if (cls == NULL || t->kind == MB_TYPE_ENUM) {
-            PyObject *out = cls ? PyObject_CallNoArgs(cls) : NULL;
-            Py_XDECREF(cls);
-            return out;
+        if (t->kind == MB_TYPE_ENUM) {
+            return mb_make_mochi(st, f->mochi_name, NULL);
         }
         PyObject *payload = value_to_py(st, &v->u.items[0], f->type, err);
         PyObject *kwargs = payload ? Py_BuildValue("{sN}", "v", payload) : NULL;
-        PyObject *empty = kwargs ? PyTuple_New(0) : NULL;
-        PyObject *out = empty ? PyObject_Call(cls, empty, kwargs) : NULL;
-        Py_XDECREF(empty);
+        PyObject *out = kwargs ? mb_make_mochi(st, f->mochi_name, kwargs) : NULL;
         Py_XDECREF(kwargs);
-        Py_DECREF(cls);
         return out;
     }
     if (v->kind != MB_V_RECORD || v->len != (size_t)t->nfields) {

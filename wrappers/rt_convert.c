@@ -24,6 +24,14 @@ PyObject *mb_getattr(PyObject *obj, const char *name)
     return out;
 }
 
+long mb_callable_params(const char *desc, const char **first)
+{
+    char *semi = NULL;
+    long k = strtol(desc + 1, &semi, 10);
+    *first = semi + 1;
+    return k;
+}
+
 const char *mb_desc_end(const char *desc)
 {
     switch (desc[0]) {
@@ -32,9 +40,8 @@ const char *mb_desc_end(const char *desc)
     case 'H': case 'R':
         return strchr(desc, ';') + 1;
     case 'C': {
-        char *semi = NULL;
-        long k = strtol(desc + 1, &semi, 10);
-        const char *pos = semi + 1;
+        const char *pos = NULL;
+        long k = mb_callable_params(desc, &pos);
         for (long i = 0; i <= k; i++) {
             pos = mb_desc_end(pos);
         }
@@ -58,9 +65,8 @@ PyObject *mb_describe(mb_state *st, const char *desc)
         return PyUnicode_FromString(index < st->spec->ntypes ? st->spec->types[index].mochi_name : "?");
     }
     if (desc[0] == 'C') {
-        char *semi = NULL;
-        long k = strtol(desc + 1, &semi, 10);
-        const char *pos = semi + 1;
+        const char *pos = NULL;
+        long k = mb_callable_params(desc, &pos);
         PyObject *args = PyList_New(0);
         for (long i = 0; args != NULL && i < k; i++) {
             PyObject *part = mb_describe(st, pos);
@@ -330,17 +336,19 @@ static int arm_matches(mb_state *st, PyObject *value, const char *desc)
     }
 }
 
-/* Call the Mochi class *name* with keyword arguments *kwargs* (may be NULL). */
-static PyObject *make_mochi(mb_state *st, const char *name, PyObject *kwargs)
+PyObject *mb_call_kwargs(PyObject *callable, PyObject *kwargs)
+{
+    PyObject *empty = PyTuple_New(0);
+    PyObject *out = empty ? PyObject_Call(callable, empty, kwargs) : NULL;
+    Py_XDECREF(empty);
+    return out;
+}
+
+PyObject *mb_make_mochi(mb_state *st, const char *name, PyObject *kwargs)
 {
     PyObject *cls = mb_mochi_class(st, name);
-    if (cls == NULL) {
-        return NULL;
-    }
-    PyObject *empty = PyTuple_New(0);
-    PyObject *out = empty ? PyObject_Call(cls, empty, kwargs) : NULL;
-    Py_XDECREF(empty);
-    Py_DECREF(cls);
+    PyObject *out = cls ? mb_call_kwargs(cls, kwargs) : NULL;
+    Py_XDECREF(cls);
     return out;
 }
 
@@ -401,6 +409,26 @@ static PyObject *python_field(const mb_type *t, PyObject *value, int i)
     return item;
 }
 
+/* Convert a record field's value *item* (stolen; NULL when the field is absent) of *record*: NULL with
+ * the mismatch and its path (`.label` or `(no field label)`) recorded when it is absent or does not fit. */
+static PyObject *convert_field(PyObject *item, PyObject *record, const char *label, const char *desc,
+                               const mb_ctx *ctx, PyObject **bad, PyObject **where)
+{
+    if (item == NULL) {
+        if (!PyErr_Occurred()) {
+            add_step(where, PyUnicode_FromFormat("(no field %s)", label));
+            mismatch(record, bad);
+        }
+        return NULL;
+    }
+    PyObject *conv = mb_convert(item, desc, ctx, bad, where);
+    Py_DECREF(item);
+    if (conv == NULL && !PyErr_Occurred()) {
+        add_step(where, PyUnicode_FromFormat(".%s", label));
+    }
+    return conv;
+}
+
 /* A Mochi record -> the Python dataclass / namedtuple / TypedDict / tuple, every field converted. */
 static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx, PyObject **bad, PyObject **where)
 {
@@ -408,21 +436,9 @@ static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx,
     PyObject *items = t->kind == MB_TYPE_TUPLE ? PyTuple_New(t->nfields) : PyDict_New();
     for (int i = 0; items != NULL && i < t->nfields; i++) {
         const mb_field *f = &t->fields[i];
-        PyObject *item = mochi_field(value, f->mochi_name);
-        if (item == NULL) {
-            Py_CLEAR(items);
-            if (!PyErr_Occurred()) {
-                add_step(where, PyUnicode_FromFormat("(no field %s)", f->mochi_name));
-                mismatch(value, bad);
-            }
-            break;
-        }
-        PyObject *conv = mb_convert(item, f->type, ctx, bad, where);
-        Py_DECREF(item);
+        PyObject *conv = convert_field(mochi_field(value, f->mochi_name), value, f->mochi_name, f->type, ctx, bad,
+                                       where);
         if (conv == NULL) {
-            if (!PyErr_Occurred()) {
-                add_step(where, PyUnicode_FromFormat(".%s", f->mochi_name));
-            }
             Py_CLEAR(items);
             break;
         }
@@ -444,9 +460,7 @@ static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx,
         return items;
     }
     PyObject *cls = mb_resolve_type(ctx->st, index);
-    PyObject *empty = cls ? PyTuple_New(0) : NULL;
-    PyObject *out = empty ? PyObject_Call(cls, empty, items) : NULL;
-    Py_XDECREF(empty);
+    PyObject *out = cls ? mb_call_kwargs(cls, items) : NULL;
     Py_XDECREF(cls);
     Py_DECREF(items);
     return out;
@@ -469,20 +483,8 @@ static PyObject *record_to_mochi(int index, PyObject *value, const mb_ctx *ctx, 
         if (item == NULL && !PyErr_Occurred() && !f->required) {
             item = Py_NewRef(Py_None); /* a TypedDict key that may be absent: an empty optional */
         }
-        if (item == NULL) {
-            Py_CLEAR(kwargs);
-            if (!PyErr_Occurred()) {
-                add_step(where, PyUnicode_FromFormat("(no field %s)", f->name));
-                mismatch(value, bad);
-            }
-            break;
-        }
-        PyObject *conv = mb_convert(item, f->type, ctx, bad, where);
-        Py_DECREF(item);
+        PyObject *conv = convert_field(item, value, f->name, f->type, ctx, bad, where);
         if (conv == NULL) {
-            if (!PyErr_Occurred()) {
-                add_step(where, PyUnicode_FromFormat(".%s", f->name));
-            }
             Py_CLEAR(kwargs);
             break;
         }
@@ -495,7 +497,7 @@ static PyObject *record_to_mochi(int index, PyObject *value, const mb_ctx *ctx, 
     if (kwargs == NULL) {
         return NULL;
     }
-    PyObject *out = make_mochi(ctx->st, t->mochi_name, kwargs);
+    PyObject *out = mb_make_mochi(ctx->st, t->mochi_name, kwargs);
     Py_DECREF(kwargs);
     return out;
 }
@@ -531,7 +533,7 @@ static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, Py
                 return NULL;
             }
             PyObject *kwargs = Py_BuildValue("{sN}", "v", conv);
-            PyObject *out = kwargs ? make_mochi(ctx->st, f->mochi_name, kwargs) : NULL;
+            PyObject *out = kwargs ? mb_make_mochi(ctx->st, f->mochi_name, kwargs) : NULL;
             Py_XDECREF(kwargs);
             return out;
         }
@@ -561,7 +563,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
     PyObject *out = NULL;
     for (int i = 0; text != NULL && i < t->nfields; i++) {
         if (strcmp(t->fields[i].name, text) == 0) {
-            out = make_mochi(ctx->st, t->fields[i].mochi_name, NULL);
+            out = mb_make_mochi(ctx->st, t->fields[i].mochi_name, NULL);
             break;
         }
     }
