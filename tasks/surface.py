@@ -17,7 +17,8 @@ import ast
 import importlib.util
 import keyword
 import operator
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -617,6 +618,9 @@ class _Mapper:
                 raise Refusal("ForwardRef", f"unparsable string annotation {text!r}") from None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             return self._union(_flatten_or(node), position, depth)
+        if isinstance(node, ast.Starred) or (isinstance(node, ast.Subscript) and (self.qualify(node.value) or "")
+                                             .endswith(".Unpack")):
+            raise Refusal("TypeVarTuple", f"{ast.unparse(node)} unpacks a variadic type")
         if isinstance(node, ast.Name) and node.id in self.mod.aliases and node.id not in self.mod.imports:
             return self.map(self.mod.aliases[node.id], position, depth + 1)
         if isinstance(node, ast.Subscript):
@@ -788,8 +792,9 @@ class _Mapper:
         for desc in mapped:
             for kind in self.sv.runtime_kinds(desc):
                 if kind == "any" or kind in seen:
-                    raise Refusal("OpenUnion", f"{shown}: arms {seen.get(kind, desc)!r} and {desc!r} overlap at run "
-                                  "time")
+                    names = [t.mochi_name for t in self.sv.types]
+                    raise Refusal("OpenUnion", f"{shown}: arms {mochi_type(seen.get(kind, desc), names)} and "
+                                  f"{mochi_type(desc, names)} overlap at run time")
                 seen[kind] = desc
         return opt + self.sv.structural("union", mapped)
 
@@ -1118,10 +1123,31 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
                           "write the item as its public path (module.function or module.Class.method)")
     if options.any_handle:
         b.casts()
+    functions, types = _used_types(b.functions, sv.types)
     return Surface(dist=dist, version=version, provenance=provenance,
-                   functions=tuple(sorted(b.functions, key=lambda f: f.mochi_name)),
+                   functions=tuple(sorted(functions, key=lambda f: f.mochi_name)),
                    skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(sv.classes),
-                   types=tuple(sv.types), prefix=sv.prefix)
+                   types=tuple(types), prefix=sv.prefix)
+
+
+def _used_types(functions: list[Function], types: list[TypeDef]) -> tuple[list[Function], list[TypeDef]]:
+    """Only the named types the externs use (mapping a skipped item may have made others), renumbered."""
+    used: set[int] = set()
+    todo = [n for f in functions for d in (f.ret, *(p.type for p in f.params)) for n in references(d)]
+    while todo:
+        n = todo.pop()
+        if n not in used:
+            used.add(n)
+            todo += [m for f in types[n].fields for m in references(f.type)]
+    order = {old: new for new, old in enumerate(sorted(used))}  # a type still follows the types it uses
+
+    def renumber(desc: str) -> str:
+        return re.sub(r"R(\d+);", lambda m: f"R{order[int(m[1])]};", desc)
+
+    kept = [replace(t, fields=tuple(replace(f, type=renumber(f.type)) for f in t.fields)) for n, t in enumerate(types)
+            if n in used]
+    return [replace(f, ret=renumber(f.ret), params=tuple(replace(p, type=renumber(p.type)) for p in f.params))
+            for f in functions], kept
 
 
 _NOT_PUBLIC = {"tests", "test", "testing", "conftest"}

@@ -33,7 +33,7 @@ def _generated(dist: str) -> dict[str, str]:
             "CMakeLists.txt": render_cmakelists([job], Path("/runtime"), (3, 11))}
 
 
-@pytest.mark.parametrize("dist", ["typedfix", "liarfix"])
+@pytest.mark.parametrize("dist", ["typedfix", "liarfix", "tablefix", "skipfix"])
 def test_generated_files_match_golden(dist: str) -> None:
     for name, text in _generated(dist).items():
         path = GOLDEN / dist / name
@@ -128,3 +128,15 @@ def test_malformed_descriptors_are_refused(desc: str) -> None:
     from tasks.typedesc import validate
     with pytest.raises(ValueError, match="descriptor"):
         validate(desc)
+
+
+def test_every_skip_reason_the_surface_decides_has_a_fixture() -> None:
+    reasons = {line.split("\t")[0]: line.split("\t")[1] for line in _generated("skipfix")["SKIPPED.txt"].splitlines()
+               if line.startswith("skipfix.")}
+    assert reasons == {
+        "skipfix.open_union": "OpenUnion", "skipfix.overlapping": "OpenUnion", "skipfix.decorate": "ParamSpec",
+        "skipfix.splat": "TypeVarTuple", "skipfix.unknown": "ForwardRef", "skipfix.cplx": "NoComplexType",
+        "skipfix.pick": "OverloadAmbiguity", "skipfix.anything": "UnsupportedTypingConstruct",
+        "skipfix._hidden": "PrivateName",
+    }  # NoStubs, ImportTimeNetwork and IncompatibleAsyncRuntime come from the stub and capability stages:
+    #    tests/test_stubs.py (plainfix, netfix) and tests/test_types_e2e.py (triofix)

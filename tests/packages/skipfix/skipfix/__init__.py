@@ -1,0 +1,60 @@
+"""Fixture: one item per skip reason of the type table (DESIGN §6) the surface itself decides."""
+
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, TypeVarTuple, overload
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+
+class Base:
+    pass
+
+
+class Child(Base):
+    pass
+
+
+def open_union(x: int | Any) -> int:  # OpenUnion: an Any arm
+    return 0
+
+
+def overlapping(x: list[int] | tuple[int, int]) -> int:  # OpenUnion: both arms are sequences at run time
+    return 0
+
+
+def decorate(f: Callable[P, R]) -> Callable[P, R]:  # ParamSpec
+    return f
+
+
+def splat(*args: *Ts) -> tuple[*Ts]:  # TypeVarTuple
+    return args
+
+
+def unknown(x: "NoSuchThing") -> int:  # noqa: F821 - ForwardRef: the name resolves nowhere
+    return 0
+
+
+def cplx(x: complex) -> float:  # NoComplexType
+    return abs(x)
+
+
+@overload
+def pick(x: complex) -> complex: ...
+@overload
+def pick(x: type[Base]) -> None: ...
+def pick(x: Any) -> Any:  # OverloadAmbiguity: no overload maps
+    return x
+
+
+def anything(x: Any) -> int:  # UnsupportedTypingConstruct (refused Any, default any = "refuse")
+    return 0
+
+
+def _hidden() -> int:  # PrivateName
+    return 0
+
+
+def fine(n: int) -> int:
+    return n
