@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BridgeError
-from .typedesc import callable_, handle, mochi_type, named, references
+from .typedesc import callable_, handle, mochi_type, named, parts, references
 
 __all__ = [
     "MOCHI_BUILTINS",
@@ -660,7 +660,7 @@ class _Mapper:
         if origin in _TUPLES:
             if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
                 return ("T" if position == "return" else "L") + self._element(args[0], position, depth, node)
-            if len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts:
+            if not args or (len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts):
                 raise Refusal("UnsupportedTypingConstruct", f"{shown}: the empty tuple has no record")
             descs = [self._element(a, position, depth, node) for a in args]
             return self.sv.structural("tuple", descs)
@@ -785,9 +785,14 @@ class _Mapper:
         opt = "O" if has_none else ""
         if not mapped:
             return "n"
-        if len(mapped) == 1:
-            return opt + mapped[0]
         shown = " | ".join(ast.unparse(a) for a in arms)
+        if len(mapped) == 1:
+            if opt and mapped[0].startswith("C") and parts(mapped[0])[-1] != "n":
+                # `fun(A): R?` reads as a function returning `R?`: an optional callable that returns a value has
+                # no Mochi spelling
+                raise Refusal("UnsupportedTypingConstruct", f"{shown}: an optional callable that returns a value "
+                              "cannot be written in Mochi")
+            return opt + mapped[0]
         seen: dict[str, str] = {}
         for desc in mapped:
             for kind in self.sv.runtime_kinds(desc):

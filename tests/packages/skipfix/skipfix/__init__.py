@@ -52,6 +52,14 @@ def anything(x: Any) -> int:  # UnsupportedTypingConstruct (refused Any, default
     return 0
 
 
+def nothing() -> tuple[()]:  # UnsupportedTypingConstruct: an empty record cannot be declared
+    return ()
+
+
+def maybe_fn() -> Callable[[int], int] | None:  # UnsupportedTypingConstruct: `fun(int): int?` means another thing
+    return None
+
+
 def _hidden() -> int:  # PrivateName
     return 0
 
