@@ -742,8 +742,10 @@ class _Mapper:
             return self.map(bound, position, depth + 1)
         if len(call.args) > 1:
             return self._union(list(call.args[1:]), position, depth)
+        if self.sv.options.any_handle:
+            return "V"  # generics are erased at run time: an unbounded type variable holds any value, like Any
         raise Refusal("UnsupportedTypingConstruct", f"unbounded {ast.unparse(call)}: list it under "
-                      "[python].monomorphise to instantiate it")
+                      "[python].monomorphise to instantiate it, or opt in to [python].any = \"handle\"")
 
     def _element(self, node: ast.expr, position: str, depth: int, whole: ast.expr) -> str:
         desc = self.map(node, position, depth + 1)

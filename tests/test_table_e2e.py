@@ -53,6 +53,7 @@ def test_both_projects_lock_and_the_shims_are_valid_mochi(table: dict[str, Any])
     assert "extern python fun tablefix_as_map(v: value): map<string, value>" in opted
     assert "extern python fun tablefix_first_int(xs: list<int>): int" in opted
     assert "extern python fun tablefix_first_str(xs: list<string>): string" in opted
+    assert "extern python fun tablefix_first(xs: list<value>): value" in opted  # erased: T holds any value
     assert "tablefix.first" not in (table["opted"] / "python_wrap/tablefix/SKIPPED.txt").read_text()
 
 
@@ -166,9 +167,10 @@ def test_any_handles_and_checked_casts(table: dict[str, Any]) -> None:
                 errors.append(str(exc))
         print(json.dumps({"map": m.tablefix_as_map(h), "list": m.tablefix_as_list(m.tablefix_as_map(h)["k"]),
                           "int": m.tablefix_as_int(m.tablefix_anything(7)), "errors": errors,
-                          "mono": [m.tablefix_first_int([3, 4]), m.tablefix_first_str(["z"])]}))
+                          "mono": [m.tablefix_first_int([3, 4]), m.tablefix_first_str(["z"])],
+                          "erased": m.tablefix_as_string(m.tablefix_first([m.tablefix_anything("v")]))}))
         """)
-    assert out == {"map": {"k": [1, "two"]}, "list": [1, "two"], "int": 7, "mono": [3, "z"], "errors": [
+    assert out == {"map": {"k": [1, "two"]}, "list": [1, "two"], "int": 7, "mono": [3, "z"], "erased": "v", "errors": [
         "tablefix_as_int (.): return value expected int, got dict",
         "tablefix_as_string (.): return value expected string, got int"]}
 
