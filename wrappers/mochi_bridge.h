@@ -186,6 +186,8 @@ MB_HIDDEN PyObject *mb_run_async(mb_state *st, PyObject *obj, int collect);
 /* A callable that converts across the boundary around *target* (desc points at a C<k>; descriptor).
  * args_to_python: 1 when Mochi calls it (a Python callable returned), 0 when Python calls it. */
 MB_HIDDEN PyObject *mb_wrap_callable(mb_state *st, PyObject *target, const char *desc, int args_to_python);
+/* The C<k>; descriptor of a Callback object of this module; NULL when *obj* is none. */
+MB_HIDDEN const char *mb_callback_desc(mb_state *st, PyObject *obj);
 /* The spec of the Callback heap type (rt_callback.c). */
 MB_HIDDEN extern PyType_Spec mb_callback_spec;
 /* getattr with an interned name: the type attribute cache keys on the name object, so a fresh string
@@ -230,8 +232,8 @@ MB_HIDDEN PyObject *mb_describe(mb_state *st, const char *desc);
  *   sum type / enum       MB_V_VARIANT   tag: the variant's index; u.items[len]: its payload (0 or 1)
  *   T? when absent        MB_V_NONE      -
  *   value (a handle)      MB_V_HANDLE    u.handle: a strong reference to the Python object
- *   fun(A...): R          MB_V_FUNC      u.func: a host function (parameters only; a Python callable
- *                                        returned to the host comes back as MB_V_HANDLE)
+ *   fun(A...): R          MB_V_FUNC      u.func: a host function, as an argument; a callable Python
+ *                                        returns comes back as MB_V_HANDLE, called with api->invoke
  *   no return value       MB_V_UNIT      -
  * =================================================================================================== */
 
@@ -302,6 +304,10 @@ typedef struct {
     int (*lookup)(mb_module *m, const char *mochi_name);
     int (*call)(mb_module *m, int index, const mb_value *args, size_t nargs, mb_value *result, mb_error *err);
     void (*release)(mb_value *value);
+    /* Call a function value Python returned (an MB_V_HANDLE from a `fun(...)` return), converting and
+     * checking like call(); MB_ERR_USAGE when the handle is no such function. */
+    int (*invoke)(mb_module *m, const mb_value *fn, const mb_value *args, size_t nargs, mb_value *result,
+                  mb_error *err);
 } mb_api;
 
 /* Constructors for arguments (nothing to release: the host owns what it passes). */

@@ -260,6 +260,14 @@ PyType_Spec mb_callback_spec = {
     .slots = callback_slots,
 };
 
+const char *mb_callback_desc(mb_state *st, PyObject *obj)
+{
+    if ((PyObject *)Py_TYPE(obj) != st->callback_type) {
+        return NULL;
+    }
+    return ((mb_callback *)obj)->desc;
+}
+
 PyObject *mb_wrap_callable(mb_state *st, PyObject *target, const char *desc, int args_to_python)
 {
     PyTypeObject *tp = (PyTypeObject *)st->callback_type;

@@ -546,7 +546,56 @@ static int capi_call(mb_module *m, int index, const mb_value *args, size_t nargs
     return rc;
 }
 
-static const mb_api capi = {MB_C_ABI_VERSION, capi_lookup, capi_call, capi_release};
+/* Calls a Callback object (a `fun` return): Mochi-side arguments in, its own checks, Mochi-side result out. */
+static int capi_invoke(mb_module *m, const mb_value *fn, const mb_value *args, size_t nargs, mb_value *result,
+                       mb_error *err)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    mb_state *st = (mb_state *)PyModule_GetState((PyObject *)m);
+    const char *desc = st && fn->kind == MB_V_HANDLE && fn->u.handle ? mb_callback_desc(st, (PyObject *)fn->u.handle)
+                                                                    : NULL;
+    int rc = -1;
+    memset(result, 0, sizeof *result);
+    err->code = MB_OK;
+    err->message[0] = 0;
+    const char *pos = NULL;
+    long k = desc ? mb_callable_params(desc, &pos) : -1;
+    if (desc == NULL || (long)nargs != k) {
+        set_error(err, MB_ERR_USAGE, desc ? "wrong number of arguments for this function value"
+                                          : "not a function value returned by this wrapper");
+        PyErr_Clear();
+        PyGILState_Release(gil);
+        return -1;
+    }
+    PyObject *tuple = PyTuple_New((Py_ssize_t)nargs);
+    for (size_t i = 0; tuple != NULL && i < nargs; i++) {
+        PyObject *item = value_to_py(st, &args[i], pos, err);
+        if (item == NULL || PyTuple_SetItem(tuple, (Py_ssize_t)i, item) < 0) { /* steals item */
+            Py_CLEAR(tuple);
+        }
+        pos = mb_desc_end(pos);
+    }
+    PyObject *out = tuple ? PyObject_Call((PyObject *)fn->u.handle, tuple, NULL) : NULL;
+    Py_XDECREF(tuple);
+    if (out != NULL) {
+        rc = py_to_value(st, out, pos, result, err);
+        if (rc < 0) {
+            release_value(result);
+        }
+        Py_DECREF(out);
+    }
+    else if (!err->code) {
+        error_from_python(err, PyErr_ExceptionMatches(st->mismatch_type) ? MB_ERR_MISMATCH
+                               : PyErr_ExceptionMatches(PyExc_TypeError) ? MB_ERR_ARGUMENT : MB_ERR_PYTHON);
+    }
+    if (rc != 0) {
+        PyErr_Clear();
+    }
+    PyGILState_Release(gil);
+    return rc;
+}
+
+static const mb_api capi = {MB_C_ABI_VERSION, capi_lookup, capi_call, capi_release, capi_invoke};
 
 static void capsule_free(PyObject *capsule)
 {

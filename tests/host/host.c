@@ -152,6 +152,20 @@ static void scenario(void)
     mb_value apply_args[2] = {fn, mb_int(4)};
     CHECK(call("tablefix_apply", apply_args, 2, &out, &err) == 0 && out.u.i == 13 && calls == 1, "%s", err.message);
     api->release(&out);
+    /* a function value Python returns, called back from C: checked like any call */
+    mb_value five = mb_int(5), one = mb_int(1), adder;
+    CHECK(call("tablefix_adder", &five, 1, &adder, &err) == 0 && adder.kind == MB_V_HANDLE, "%s", err.message);
+    CHECK(api->invoke(mod, &adder, &one, 1, &out, &err) == 0 && out.kind == MB_V_INT && out.u.i == 6, "%s",
+          err.message);
+    CHECK(api->invoke(mod, &adder, &name, 1, &out, &err) == -1 && err.code == MB_ERR_ARGUMENT, "%s", err.message);
+    api->release(&adder);
+    mb_value liar;
+    CHECK(call("tablefix_liar_adder", NULL, 0, &liar, &err) == 0, "%s", err.message);
+    CHECK(api->invoke(mod, &liar, &one, 1, &out, &err) == -1 && err.code == MB_ERR_MISMATCH &&
+              strstr(err.message, "callback result: expected int, got str") != NULL, "%d %s", err.code, err.message);
+    CHECK(api->invoke(mod, &five, &one, 1, &out, &err) == -1 && err.code == MB_ERR_USAGE, "%s",
+          err.message);
+    api->release(&liar);
     mb_value seven = mb_int(7);
     CHECK(call("tablefix_forget", &seven, 1, &out, &err) == 0 && out.kind == MB_V_UNIT, "%s", err.message);
 
