@@ -8,6 +8,7 @@ values or a ``TaskFailed`` carrying the user-facing message.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,11 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
     return entries
 
 
+# Skips a user should hear about at lock time, not only in SKIPPED.txt.
+_NOTABLE_SKIPS = {"IncompatibleAsyncRuntime": "async item(s) skipped: the package runs its async code on trio (R12)",
+                  "ImportTimeNetwork": "module(s) without stubs: importing them reached for the network"}
+
+
 def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     root = Path(ctx["root"])
     entries = lock_entries(ctx)
@@ -273,6 +279,10 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     for e in entries:
         if e.direct:
             print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
+            reasons = Counter(sk["reason"] for sk in read_json(_deps_dir(ctx, e.name) / "surface.json")["skipped"])
+            for reason, what in _NOTABLE_SKIPS.items():
+                if reasons[reason]:
+                    print(f"  {e.name}: {reasons[reason]} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
     union = sorted({c for e in entries for c in e.capabilities})
     if ctx["capabilities_declared"] is None and union:
         print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "

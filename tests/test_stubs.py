@@ -96,9 +96,11 @@ def test_deny_makes_stubgen_a_hard_error(tmp_path: Path, stub_index: FixtureInde
 
 
 def test_sandbox_reports_import_time_network(tmp_path: Path, stub_index: FixtureIndex) -> None:
-    root, _ = _lock(tmp_path, stub_index, 'netfix = "1.0"')
+    root, proc = _lock(tmp_path, stub_index, 'netfix = "1.0"')
     skipped = (root / "python_wrap" / "netfix" / "SKIPPED.txt").read_text()
     assert "netfix\tImportTimeNetwork\tthe package reached for the network" in skipped
+    assert "  netfix: 1 module(s) without stubs: importing them reached for the network (ImportTimeNetwork" \
+        in proc.stdout
     assert _entry(root, "netfix")["translated"] == 0
 
 

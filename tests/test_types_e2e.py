@@ -111,6 +111,8 @@ def test_handles_are_checked_at_the_boundary(rich: dict[str, Any]) -> None:
 def test_async_items_of_a_trio_package_are_refused_with_the_runtime_reason(rich: dict[str, Any]) -> None:
     skipped = (rich["root"] / "python_wrap" / "triofix" / "SKIPPED.txt").read_text()
     assert "triofix.fetch\tIncompatibleAsyncRuntime\tthe distribution imports trio (R12)" in skipped
+    assert ("  triofix: 1 async item(s) skipped: the package runs its async code on trio (R12) "
+            "(IncompatibleAsyncRuntime; see python_wrap/triofix/SKIPPED.txt)") in rich["proc"].stdout
     shim = (rich["root"] / "python_wrap" / "triofix" / "shim.mochi").read_text()
     assert "extern python fun triofix_plain(x: int): int" in shim
 
