@@ -484,6 +484,10 @@ class _Surveyor:
         for name, (owner_mod, member, owner) in self.members(mod, node).items():
             if not isinstance(member, ast.AnnAssign) or _is_classvar(member.annotation):
                 continue
+            if isinstance(member.value, ast.Call) and any(  # `field(init=False)`: not a constructor argument
+                    k.arg == "init" and isinstance(k.value, ast.Constant) and k.value.value is False
+                    for k in member.value.keywords):
+                continue
             shown = ast.unparse(member.annotation)
             if kind == "typeddict":
                 required = not shown.startswith(("NotRequired", "typing.NotRequired", "typing_extensions.NotRequired"))

@@ -24,6 +24,7 @@ class Item:
     qty: int
     tags: list[str]
     color: Color
+    checked: bool = dataclasses.field(init=False, default=False)  # not a constructor argument: no record field
 
 
 class Span(NamedTuple):
