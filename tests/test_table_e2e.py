@@ -138,6 +138,13 @@ def test_async_functions_run_per_call_on_uvloop_when_installed(table: dict[str, 
     assert _run(table["default"], code) == {"fetch": 42, "ticks": [0, 1, 2], "kind": "uvloop",
                                                  "loops": [1, 2, 3]}
     assert _run(table["default"], code, no_uvloop=True)["kind"] == "asyncio"
+    reentry = _run(table["default"], """
+        try:
+            m.tablefix_apply_async(lambda v: m.tablefix_fetch(v), 2)
+        except m.MochiBridgeError as exc:
+            print(json.dumps([type(exc).__name__, m.tablefix_apply_async(lambda v: v * 5, 2)]))
+        """)
+    assert reentry == ["RuntimeError", 10]  # per-call: a nested loop in a running one is refused by asyncio
 
 
 def test_persistent_mode_keeps_one_loop_and_warns_once(table: dict[str, Any]) -> None:
@@ -145,15 +152,29 @@ def test_persistent_mode_keeps_one_loop_and_warns_once(table: dict[str, Any]) ->
     code = prelude + textwrap.dedent("""
         import json, warnings
         import _mochi_tablefix as m
+        import threading
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             loops = [m.tablefix_loops_seen() for _ in range(3)]
             values = [m.tablefix_fetch(1), m.tablefix_ticks(2)]
-        print(json.dumps([loops, values, [str(w.message).split(":")[:2] for w in caught]]))
+        results = []
+        def worker(n):  # any thread may call: the loop runs on its own thread
+            results.extend(m.tablefix_fetch(n) for _ in range(20))
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        try:  # a callback that awaits the loop it runs on would wait for itself
+            m.tablefix_apply_async(lambda v: m.tablefix_fetch(v), 2)
+        except m.MochiBridgeError as exc:
+            reentry = [type(exc).__name__, "refused" in str(exc)]
+        print(json.dumps([loops, values, [str(w.message).split(":")[:2] for w in caught],
+                          sorted(set(results)), len(results), m.tablefix_loops_seen(), reentry,
+                          m.tablefix_apply_async(lambda v: v + 1, 2)]))
         """)
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == [[1, 1, 1], [2, [0, 1]], [["mochi-pybridge", ' async-mode = "persistent"']]]
+    assert json.loads(proc.stdout) == [[1, 1, 1], [2, [0, 1]], [["mochi-pybridge", ' async-mode = "persistent"']],
+                                       [0, 2, 4, 6], 80, 1, ["RuntimeError", True], 3]
 
 
 def test_any_handles_and_checked_casts(table: dict[str, Any]) -> None:

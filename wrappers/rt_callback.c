@@ -6,8 +6,10 @@
  * its result back; a Python callable handed to Mochi does the reverse, checking the result (R3).
  *
  * Async work runs on asyncio through one small helper module shared by every wrapper in the process
- * (so persistent mode really has one loop): per-call mode gives each call a fresh asyncio.Runner;
- * persistent mode keeps one Runner, created at first use with a one-time RuntimeWarning. uvloop's
+ * (so persistent mode really has one loop): per-call mode gives each call a fresh asyncio.Runner in
+ * the calling thread; persistent mode runs one loop forever on a daemon thread, created at first use
+ * with a one-time RuntimeWarning, and hands it each coroutine (so any thread may call, the GIL
+ * released while it waits); a call that would wait on the loop from inside it is refused. uvloop's
  * loop is used when uvloop is importable.
  */
 #include "mochi_bridge.h"
@@ -23,11 +25,14 @@ typedef struct {
     int args_to_python; /* 1: Mochi calls it (arguments go to Python); 0: Python calls it */
 } mb_callback;
 
-static const char async_helper_name[] = "_mochi_bridge_async_1";
+static const char async_helper_name[] = "_mochi_bridge_async_2";
 static const char async_helper_source[] =
     "import asyncio as _asyncio\n"
+    "import threading as _threading\n"
     "import warnings as _warnings\n"
-    "_runner = None\n"
+    "_loop = None\n"
+    "_thread = None\n"
+    "_lock = _threading.Lock()\n"
     "def _loop_factory():\n"
     "    try:\n"
     "        import uvloop\n"
@@ -38,18 +43,36 @@ static const char async_helper_source[] =
     "    return await awaitable\n"
     "async def _collect(aiterable):\n"
     "    return [item async for item in aiterable]\n"
+    "def _persistent():\n"
+    "    global _loop, _thread\n"
+    "    with _lock:\n"
+    "        if _loop is None:\n"
+    "            _warnings.warn('mochi-pybridge: async-mode = \"persistent\": one event loop now serves every '\n"
+    "                           'async call in this process; futures, tasks and async iterators stay bound to it',\n"
+    "                           RuntimeWarning, stacklevel=3)\n"
+    "            factory = _loop_factory() or _asyncio.new_event_loop\n"
+    "            loop = factory()\n"
+    "            ready = _threading.Event()\n"
+    "            def serve():\n"
+    "                _asyncio.set_event_loop(loop)\n"
+    "                loop.call_soon(ready.set)\n"
+    "                loop.run_forever()\n"
+    "            thread = _threading.Thread(target=serve, name='mochi-asyncio-loop', daemon=True)\n"
+    "            thread.start()\n"
+    "            ready.wait()\n"
+    "            _loop, _thread = loop, thread\n"
+    "    return _loop\n"
     "def run(awaitable, persistent):\n"
-    "    global _runner\n"
     "    coro = awaitable if _asyncio.iscoroutine(awaitable) else _await(awaitable)\n"
     "    if not persistent:\n"
     "        with _asyncio.Runner(loop_factory=_loop_factory()) as runner:\n"
     "            return runner.run(coro)\n"
-    "    if _runner is None:\n"
-    "        _warnings.warn('mochi-pybridge: async-mode = \"persistent\": one event loop now serves every async '\n"
-    "                       'call in this process; futures, tasks and async iterators stay bound to it',\n"
-    "                       RuntimeWarning, stacklevel=2)\n"
-    "        _runner = _asyncio.Runner(loop_factory=_loop_factory())\n"
-    "    return _runner.run(coro)\n"
+    "    loop = _persistent()\n"
+    "    if _threading.current_thread() is _thread:\n"
+    "        coro.close()\n"
+    "        raise RuntimeError('mochi-pybridge: an async call made while the persistent event loop runs another '\n"
+    "                           '(a callback awaiting the same loop) would wait for itself; it is refused')\n"
+    "    return _asyncio.run_coroutine_threadsafe(coro, loop).result()\n"
     "def collect(aiterable, persistent):\n"
     "    return run(_collect(aiterable), persistent)\n";
 

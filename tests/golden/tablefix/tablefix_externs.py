@@ -17,6 +17,7 @@ from _mochi_tablefix import tablefix_Shape_new
 from _mochi_tablefix import tablefix_add
 from _mochi_tablefix import tablefix_adder
 from _mochi_tablefix import tablefix_apply
+from _mochi_tablefix import tablefix_apply_async
 from _mochi_tablefix import tablefix_bounds
 from _mochi_tablefix import tablefix_checksum
 from _mochi_tablefix import tablefix_defaults
@@ -191,6 +192,7 @@ __all__ = [
     "tablefix_add",
     "tablefix_adder",
     "tablefix_apply",
+    "tablefix_apply_async",
     "tablefix_bounds",
     "tablefix_checksum",
     "tablefix_defaults",

@@ -189,3 +189,8 @@ def maybe_len(s: str | None) -> int | None:
 
 def forget(x: int) -> None:
     del x
+
+
+async def apply_async(f: Callable[[int], int], x: int) -> int:
+    """Runs a callback inside the event loop (re-entrancy)."""
+    return f(x)
