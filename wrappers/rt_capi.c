@@ -273,12 +273,11 @@ static int seq_to_value(mb_state *st, PyObject *obj, const char *elem, int kind,
         return mismatch_error(err, "expected a list", obj);
     }
     out->kind = kind;
-    out->len = 0;
     out->u.items = calloc((size_t)(n ? n : 1), sizeof(mb_value));
+    out->len = out->u.items ? (size_t)n : 0; /* zeroed slots are MB_V_UNIT: releasing them frees nothing */
     int rc = out->u.items ? 0 : -1;
     for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
         rc = py_to_value(st, PyList_GetItem(list, i), elem, &out->u.items[i], err);
-        out->len += rc == 0;
     }
     Py_DECREF(list);
     if (out->u.items == NULL) {
@@ -308,15 +307,15 @@ static int named_to_value(mb_state *st, PyObject *obj, const char *desc, mb_valu
             return 0;
         }
         out->u.items = calloc(1, sizeof(mb_value));
+        out->len = out->u.items != NULL;
         PyObject *payload = out->u.items ? mb_getattr(obj, "v") : NULL;
         int rc = payload ? py_to_value(st, payload, t->fields[tag].type, &out->u.items[0], err) : -1;
         Py_XDECREF(payload);
-        out->len = rc == 0;
         return rc == 0 ? 0 : (err->code ? -1 : mismatch_error(err, "expected a variant payload", obj));
     }
     out->kind = MB_V_RECORD;
-    out->len = 0;
     out->u.items = calloc((size_t)t->nfields, sizeof(mb_value));
+    out->len = out->u.items ? (size_t)t->nfields : 0;
     int rc = out->u.items ? 0 : -1;
     for (int i = 0; rc == 0 && i < t->nfields; i++) {
         PyObject *item = PyDict_Check(obj) ? Py_XNewRef(PyDict_GetItemString(obj, t->fields[i].mochi_name))
@@ -324,7 +323,6 @@ static int named_to_value(mb_state *st, PyObject *obj, const char *desc, mb_valu
         rc = item ? py_to_value(st, item, t->fields[i].type, &out->u.items[i], err)
                   : mismatch_error(err, "expected a record", obj);
         Py_XDECREF(item);
-        out->len += rc == 0;
     }
     return rc;
 }
@@ -408,15 +406,15 @@ static int py_to_value(mb_state *st, PyObject *obj, const char *desc, mb_value *
         }
         out->kind = MB_V_MAP;
         out->u.items = calloc((size_t)(2 * n + 1), sizeof(mb_value));
+        out->len = out->u.items ? (size_t)n : 0; /* zeroed slots: releasing an unfilled pair frees nothing */
         int rc = out->u.items ? 0 : -1;
         const char key_desc[2] = {desc[0] == 'D' ? 's' : 'i', 0};
         for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
             PyObject *pair = PyList_GetItem(items, i);
             rc = py_to_value(st, PyTuple_GetItem(pair, 0), key_desc, &out->u.items[2 * i], err);
-            if (rc == 0 && (rc = py_to_value(st, PyTuple_GetItem(pair, 1), desc + 1, &out->u.items[2 * i + 1], err)) < 0) {
-                release_value(&out->u.items[2 * i]);
+            if (rc == 0) {
+                rc = py_to_value(st, PyTuple_GetItem(pair, 1), desc + 1, &out->u.items[2 * i + 1], err);
             }
-            out->len += rc == 0;
         }
         Py_DECREF(items);
         return rc;

@@ -187,6 +187,8 @@ static void scenario(void)
     mb_value refuse_args[2] = {{MB_V_FUNC, 0, 0, {.func = {refuse, NULL}}}, mb_int(1)};
     CHECK(call("tablefix_apply", refuse_args, 2, &out, &err) == -1 && err.code == MB_ERR_PYTHON &&
               strstr(err.message, "host says no") != NULL, "%s", err.message);
+    CHECK(call("tablefix_big_numbers", NULL, 0, &out, &err) == -1 && err.code == MB_ERR_MISMATCH &&
+              strstr(err.message, "64 bits") != NULL, "%s", err.message); /* what was built so far is freed */
     CHECK(api->call(mod, 100000, NULL, 0, &out, &err) == -1 && err.code == MB_ERR_USAGE, "%s", err.message);
     CHECK(call("tablefix_add", (mb_value[]){mb_int(1), mb_int(2), mb_int(3)}, 3, &out, &err) == -1 &&
               err.code == MB_ERR_USAGE, "%s", err.message);

@@ -112,6 +112,7 @@ static const mb_function functions[] = {
     {"tablefix_adder", "tablefix", "adder", MB_CALL, 0, params_tablefix_adder, 1, 1, "C1;ii", "fun(int): int"},
     {"tablefix_apply", "tablefix", "apply", MB_CALL, 0, params_tablefix_apply, 2, 2, "i", "int"},
     {"tablefix_apply_async", "tablefix", "apply_async", MB_CALL, MB_FN_ASYNC, params_tablefix_apply_async, 2, 2, "i", "int"},
+    {"tablefix_big_numbers", "tablefix", "big_numbers", MB_CALL, 0, NULL, 0, 0, "DLi", "map<string, list<int>>"},
     {"tablefix_bounds", "tablefix", "bounds", MB_CALL, 0, params_tablefix_bounds, 1, 1, "R4;", "tablefix_Tuple_Int_Int"},
     {"tablefix_checksum", "tablefix", "checksum", MB_CALL, 0, params_tablefix_checksum, 1, 1, "Y", "list<int>"},
     {"tablefix_defaults", "tablefix", "defaults", MB_CALL, 0, params_tablefix_defaults, 1, 1, "R2;", "tablefix_Options"},
@@ -215,7 +216,7 @@ static const mb_class classes[] = {
 };
 
 static const mb_module_spec spec = {
-    "tablefix", "1.0", functions, 35,
+    "tablefix", "1.0", functions, 36,
     classes, 1, types, 10, 1, MB_ASYNC_PER_CALL,
 };
 

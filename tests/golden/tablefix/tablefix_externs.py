@@ -18,6 +18,7 @@ from _mochi_tablefix import tablefix_add
 from _mochi_tablefix import tablefix_adder
 from _mochi_tablefix import tablefix_apply
 from _mochi_tablefix import tablefix_apply_async
+from _mochi_tablefix import tablefix_big_numbers
 from _mochi_tablefix import tablefix_bounds
 from _mochi_tablefix import tablefix_checksum
 from _mochi_tablefix import tablefix_defaults
@@ -193,6 +194,7 @@ __all__ = [
     "tablefix_adder",
     "tablefix_apply",
     "tablefix_apply_async",
+    "tablefix_big_numbers",
     "tablefix_bounds",
     "tablefix_checksum",
     "tablefix_defaults",

@@ -194,3 +194,8 @@ def forget(x: int) -> None:
 async def apply_async(f: Callable[[int], int], x: int) -> int:
     """Runs a callback inside the event loop (re-entrancy)."""
     return f(x)
+
+
+def big_numbers() -> dict[str, list[int]]:
+    """An int beyond 64 bits inside containers: fine for Python, refused by the C ABI."""
+    return {"small": [1, 2], "big": [3, 2**70]}
