@@ -275,8 +275,9 @@ typedef struct {
 
 typedef struct mb_value mb_value;
 
-/* A host function passed where Python expects a callable. Return 0 and fill *result, or return -1
- * and fill *err (err->message becomes the Python exception's text). */
+/* A host function passed where Python expects a callable. It runs with the GIL released (it may call
+ * the ABI again, which takes it). Return 0 and fill *result, which stays the host's (read, not freed),
+ * or return -1 and fill *err (err->message becomes the Python exception's text). */
 typedef int (*mb_host_fn)(void *ctx, const mb_value *args, size_t nargs, mb_value *result, mb_error *err);
 
 struct mb_value {

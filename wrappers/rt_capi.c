@@ -107,7 +107,13 @@ static PyObject *host_fn_call(PyObject *capsule, PyObject *args)
     }
     mb_value result = {MB_V_UNIT, 0, 0, {.i = 0}};
     PyObject *out = NULL;
-    if (ok && h->fn(h->ctx, values, (size_t)k, &result, &err) == 0) {
+    int rc = -1;
+    if (ok) { /* the host's code runs without the GIL; its calls back into the ABI take it again */
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = h->fn(h->ctx, values, (size_t)k, &result, &err);
+        PyEval_RestoreThread(ts);
+    }
+    if (rc == 0) {
         out = pos[0] == 'n' ? Py_NewRef(Py_None) : value_to_py(st, &result, pos, &err);
     }
     if (out == NULL && !PyErr_Occurred()) {

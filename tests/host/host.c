@@ -49,6 +49,14 @@ static int triple(void *ctx, const mb_value *args, size_t n, mb_value *result, m
     return 0;
 }
 
+/* A host function that calls back into the ABI while Python waits for it (the GIL is taken again). */
+static int reenter(void *ctx, const mb_value *args, size_t n, mb_value *result, mb_error *err)
+{
+    (void)ctx;
+    mb_value pair[2] = {n == 1 ? args[0] : mb_int(0), mb_int(100)};
+    return api->call(mod, api->lookup(mod, "tablefix_add"), pair, 2, result, err);
+}
+
 static int refuse(void *ctx, const mb_value *args, size_t n, mb_value *result, mb_error *err)
 {
     (void)ctx, (void)args, (void)n, (void)result;
@@ -166,6 +174,8 @@ static void scenario(void)
     CHECK(api->invoke(mod, &five, &one, 1, &out, &err) == -1 && err.code == MB_ERR_USAGE, "%s",
           err.message);
     api->release(&liar);
+    mb_value again[2] = {{MB_V_FUNC, 0, 0, {.func = {reenter, NULL}}}, mb_int(4)};
+    CHECK(call("tablefix_apply", again, 2, &out, &err) == 0 && out.u.i == 105, "%s", err.message);
     mb_value seven = mb_int(7);
     CHECK(call("tablefix_forget", &seven, 1, &out, &err) == 0 && out.kind == MB_V_UNIT, "%s", err.message);
 
