@@ -393,6 +393,20 @@ class _Surveyor:
             return None
         return self.load(mod_name, self.root if mod_name.partition(".")[0] in self.tops else _STDLIB_STUBS)
 
+    def find_alias(self, mod: _Module, name: str, depth: int = 0) -> tuple[_Module, str] | None:
+        """The module and name of the type alias or TypeVar *name* refers to in *mod*, through imports."""
+        if name in mod.aliases or name in mod.typevars:
+            return mod, name
+        if depth > 12:
+            return None
+        candidates = [mod.imports[name]] if name in mod.imports else []
+        for qual in [*candidates, *(f"{star}.{name}" for star in mod.stars)]:
+            owner = self.load_qualified_module(qual.rpartition(".")[0])
+            found = self.find_alias(owner, qual.rpartition(".")[2], depth + 1) if owner is not None else None
+            if found is not None:
+                return found
+        return None
+
     def find_qualified(self, qual: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
         mod_name, _, attr = qual.rpartition(".")
         if not mod_name:
@@ -598,6 +612,8 @@ class _Mapper:
         if isinstance(node, ast.Name):
             if node.id in self.mod.imports:
                 return self.mod.imports[node.id]
+            if node.id in self.mod.aliases and _self_alias(self.mod.aliases[node.id], node.id):
+                return f"builtins.{node.id}"  # `str = str` (a compat module) names the builtin
             if node.id in self.mod.defs or node.id in self.mod.aliases or node.id in self.mod.typevars:
                 return f"{self.mod.qualname}.{node.id}"
             for star in self.mod.stars:
@@ -626,7 +642,9 @@ class _Mapper:
                                              .endswith(".Unpack")):
             raise Refusal("TypeVarTuple", f"{ast.unparse(node)} unpacks a variadic type")
         if isinstance(node, ast.Name) and node.id in self.mod.aliases and node.id not in self.mod.imports:
-            return self.map(self.mod.aliases[node.id], position, depth + 1)
+            target = self.mod.aliases[node.id]
+            if not _self_alias(target, node.id):
+                return self.map(target, position, depth + 1)
         if isinstance(node, ast.Subscript):
             return self._generic(node, position, depth)
         return self._simple(node, position, depth)
@@ -712,10 +730,9 @@ class _Mapper:
         found = self.sv.find_qualified(qual) if not qual.startswith("builtins.") else None
         if found is None and not qual.startswith("builtins."):  # a TypeVar or alias of another module
             owner = self.sv.load_qualified_module(qual.rpartition(".")[0])
-            if owner is not None and local in owner.typevars:
-                return _Mapper(self.sv, owner, subst=self.subst).map(ast.Name(local), position, depth + 1)
-            if owner is not None and local in owner.aliases:
-                return _Mapper(self.sv, owner, subst=self.subst).map(owner.aliases[local], position, depth + 1)
+            hit = self.sv.find_alias(owner, local) if owner is not None else None
+            if hit is not None:
+                return _Mapper(self.sv, hit[0], subst=self.subst).map(ast.Name(hit[1]), position, depth + 1)
         if found is not None:
             defmod, defnode = found
             if isinstance(defnode, ast.ClassDef):
@@ -812,6 +829,10 @@ class _Mapper:
 
 _BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "bytearray", "list", "dict", "set", "frozenset",
                             "tuple", "object", "type", "complex", "None", "memoryview", "range", "slice"})
+
+
+def _self_alias(target: ast.expr, name: str) -> bool:
+    return isinstance(target, ast.Name) and target.id == name
 
 
 def _flatten_or(node: ast.expr) -> list[ast.expr]:

@@ -141,3 +141,17 @@ def test_every_skip_reason_the_surface_decides_has_a_fixture() -> None:
         "skipfix._hidden": "PrivateName",
     }  # NoStubs, ImportTimeNetwork and IncompatibleAsyncRuntime come from the stub and capability stages:
     #    tests/test_stubs.py (plainfix, netfix) and tests/test_types_e2e.py (triofix)
+
+
+def test_aliases_resolve_through_import_chains_and_compat_modules(tmp_path: Path) -> None:
+    pkg = tmp_path / "aliasfix"
+    pkg.mkdir()
+    (pkg / "_types.py").write_text("from typing import TypeAlias\nUrl: TypeAlias = str | bytes\n")
+    (pkg / "_inner.py").write_text("from ._types import Url as Url\n")
+    (pkg / "compat.py").write_text("str = str  # what requests.compat does\n")
+    (pkg / "__init__.py").write_text("from . import _inner as _t\nfrom . import compat\n\n"
+                                     "def get(url: _t.Url) -> compat.str:\n    return ''\n")
+    surface = build_surface(tmp_path, ["aliasfix"], "aliasfix", "1.0", "py.typed",
+                            SurfaceOptions(python_version=(3, 11)))
+    shim = render_all(surface, (3, 11), strict_returns=True).shim
+    assert "extern python fun aliasfix_get(url: aliasfix_Str_or_Bytes): string" in shim, surface.skipped
