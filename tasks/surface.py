@@ -407,6 +407,16 @@ class _Surveyor:
                 return found
         return None
 
+    def names_module(self, mod: _Module, name: str, depth: int = 0) -> bool:
+        """Whether *name* in *mod* is an imported module (`from . import sessions`, `import x.y as z`)."""
+        qual = mod.imports.get(name)
+        if qual is None or depth > 12:
+            return False
+        if self.load_qualified_module(qual) is not None:
+            return True
+        owner = self.load_qualified_module(qual.rpartition(".")[0])
+        return owner is not None and self.names_module(owner, qual.rpartition(".")[2], depth + 1)
+
     def find_qualified(self, qual: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
         mod_name, _, attr = qual.rpartition(".")
         if not mod_name:
@@ -1221,8 +1231,9 @@ def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name
     item = f"{top}.{name}"
     target = sv.find(mod, name)
     if target is None:
-        if name in mod.aliases or name.startswith("__") or sv.load(f"{top}.{name}") is not None:
-            return  # type aliases and submodules are not callables
+        if (name.startswith("__") or sv.find_alias(mod, name) is not None or sv.load(f"{top}.{name}") is not None
+                or sv.names_module(mod, name)):
+            return  # type aliases, type variables and modules are not callables
         b.skipped.append(Skip(item=item, reason="ForwardRef", detail="the name does not resolve to a definition"))
         return
     defmod, node = target

@@ -155,3 +155,7 @@ def test_aliases_resolve_through_import_chains_and_compat_modules(tmp_path: Path
                             SurfaceOptions(python_version=(3, 11)))
     shim = render_all(surface, (3, 11), strict_returns=True).shim
     assert "extern python fun aliasfix_get(url: aliasfix_Str_or_Bytes): string" in shim, surface.skipped
+    # a module and a type alias among the public names are no items, so no ForwardRef for them
+    (pkg / "__init__.py").write_text((pkg / "__init__.py").read_text() + "from ._types import Url\nimport json\n")
+    again = build_surface(tmp_path, ["aliasfix"], "aliasfix", "1.0", "py.typed", SurfaceOptions(python_version=(3, 11)))
+    assert [k.item for k in again.skipped] == [], again.skipped
