@@ -841,6 +841,14 @@ _BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "bytearray",
                             "tuple", "object", "type", "complex", "None", "memoryview", "range", "slice"})
 
 
+def _constant_type(node: ast.AnnAssign) -> str | None:
+    """`X: Final = 3`: a bare `Final` takes its type from the literal value (PEP 591)."""
+    if ast.unparse(node.annotation) not in ("Final", "typing.Final", "typing_extensions.Final", "t.Final"):
+        return None
+    value = node.value.value if isinstance(node.value, ast.Constant) else None
+    return {bool: "b", int: "i", float: "f", str: "s", bytes: "Y"}.get(type(value)) if value is not None else None
+
+
 def _self_alias(target: ast.expr, name: str) -> bool:
     return isinstance(target, ast.Name) and target.id == name
 
@@ -1054,7 +1062,7 @@ class _Builder:
                                   "method", owner)
             elif isinstance(member, ast.AnnAssign) and not record:  # a record's fields are read in Mochi
                 try:
-                    ret = _Mapper(self.sv, owner_mod, owner).map(member.annotation, "return")
+                    ret = _constant_type(member) or _Mapper(self.sv, owner_mod, owner).map(member.annotation, "return")
                     if _is_classvar(member.annotation):
                         raise Refusal("UnsupportedTypingConstruct", "class variables are not instance attributes")
                 except Refusal as exc:
@@ -1245,7 +1253,7 @@ def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name
         b.klass(item, defmod, node, top, alias)
     elif isinstance(node, ast.AnnAssign):
         try:
-            ret = _Mapper(sv, defmod).map(node.annotation, "return")
+            ret = _constant_type(node) or _Mapper(sv, defmod).map(node.annotation, "return")
         except Refusal as exc:
             b.skip(item, exc)
             return

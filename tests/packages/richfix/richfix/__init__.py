@@ -100,3 +100,8 @@ else:
 def explode(message: str) -> int:
     """Raises ValueError(message)."""
     raise ValueError(message)
+
+
+from typing import Final  # noqa: E402 - kept next to its use in this fixture
+
+RETRIES: Final = 3
