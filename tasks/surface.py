@@ -445,6 +445,9 @@ class _Surveyor:
             return known
         kind = self.class_kind(mod, node)
         if kind is None:
+            if self.is_protocol(mod, node) and "runtime_checkable" not in _decorators(node):
+                raise Refusal("UnsupportedTypingConstruct", f"{node.name} is a Protocol: a structural type with no "
+                              "run-time check")
             return self.class_handle(mod, node)
         self.type_keys[key] = "pending"
         try:
@@ -457,6 +460,14 @@ class _Surveyor:
             desc = self.add_type(kind, node.name, fields, module=mod.qualname, name=node.name, doc=_doc(node))
         self.type_keys[key] = desc
         return desc
+
+    def is_protocol(self, mod: _Module, node: ast.ClassDef) -> bool:
+        """A `typing.Protocol` class (its own bases name Protocol: subclasses of a protocol are classes)."""
+        for base in node.bases:
+            qual = _Mapper(self, mod).qualify(base.value if isinstance(base, ast.Subscript) else base) or ""
+            if qual in ("typing.Protocol", "typing_extensions.Protocol"):
+                return True
+        return False
 
     def class_kind(self, mod: _Module, node: ast.ClassDef, depth: int = 0) -> str | None:
         own = mod.qualname.split(".")[0] in self.tops  # records only from this distribution; enums from anywhere
@@ -710,6 +721,16 @@ class _Mapper:
             if key not in ("s", "i"):
                 raise Refusal("UnsupportedTypingConstruct", f"{shown}: map keys must be str or int")
             return ("D" if key == "s" else "K") + self._element(args[1], position, depth, node)
+        if origin and not origin.startswith(("builtins.", "typing.", "typing_extensions.", "collections.abc.")):
+            # A generic class of the package or the standard library: type arguments are erased at run time,
+            # so `ndarray[S, D]` is a handle checked against ndarray. A generic alias maps as its definition.
+            found = self.sv.find_qualified(origin)
+            if found is not None and isinstance(found[1], ast.ClassDef):
+                return self.sv.class_type(found[0], found[1])
+            owner = self.sv.load_qualified_module(origin.rpartition(".")[0])
+            hit = self.sv.find_alias(owner, origin.rpartition(".")[2]) if owner is not None else None
+            if hit is not None and hit[1] in hit[0].aliases:
+                return _Mapper(self.sv, hit[0], subst=self.subst).map(ast.Name(hit[1]), position, depth + 1)
         raise Refusal("UnsupportedTypingConstruct", f"{shown} is not in the type table")
 
     def _simple(self, node: ast.expr, position: str, depth: int) -> str:

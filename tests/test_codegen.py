@@ -138,6 +138,7 @@ def test_every_skip_reason_the_surface_decides_has_a_fixture() -> None:
         "skipfix.splat": "TypeVarTuple", "skipfix.unknown": "ForwardRef", "skipfix.cplx": "NoComplexType",
         "skipfix.pick": "OverloadAmbiguity", "skipfix.anything": "UnsupportedTypingConstruct",
         "skipfix.nothing": "UnsupportedTypingConstruct", "skipfix.maybe_fn": "UnsupportedTypingConstruct",
+        "skipfix.Greeter": "UnsupportedTypingConstruct", "skipfix.use": "UnsupportedTypingConstruct",
         "skipfix._hidden": "PrivateName",
     }  # NoStubs, ImportTimeNetwork and IncompatibleAsyncRuntime come from the stub and capability stages:
     #    tests/test_stubs.py (plainfix, netfix) and tests/test_types_e2e.py (triofix)

@@ -38,7 +38,7 @@ def _run(root: Path, code: str) -> Any:
 
 def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
     assert rich["proc"].returncode == 0, rich["proc"].stdout + rich["proc"].stderr
-    assert "richfix 1.0: 30 translated, 0 skipped (py.typed)" in rich["proc"].stdout
+    assert "richfix 1.0: 32 translated, 1 skipped (py.typed)" in rich["proc"].stdout
     shim = (rich["root"] / "python_wrap" / "richfix" / "shim.mochi").read_text()
     assert check_shim(shim) == []
     for line in ("extern python fun richfix_Counter_new(start: int, step: int): value",
@@ -46,6 +46,8 @@ def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
                  "extern python fun richfix_Counter_doubled(self: value): int",
                  "extern python fun richfix_LIMIT(): int",
                  "extern python fun richfix_RETRIES(): int",  # `Final = 3`: typed by its value
+                 "extern python fun richfix_crate_of(n: int): value",  # a generic class: a handle
+                 "extern python fun richfix_is_crate(c: value): bool",
                  "extern python fun richfix_checksum(data: list<int>): list<int>",
                  "extern python fun richfix_inverse(m: map<string, int>): map<int, string>",
                  "extern python fun richfix_unique(words: set<string>): set<string>",
@@ -68,10 +70,12 @@ def test_handles_methods_properties_and_constants(rich: dict[str, Any]) -> None:
             "inherited": m.richfix_LoudCounter_bump(loud), "norm": m.richfix_norm1(p),
             "dict": m.richfix_norm1({"x": 1, "y": 2}),
             "limit": m.richfix_LIMIT(), "version": m.richfix_VERSION(), "retries": m.richfix_RETRIES(),
+            "crate": m.richfix_is_crate(m.richfix_crate_of(2)),
         }))
         """)
     assert out == {"bump": 11, "doubled": 22, "step": 2, "same": True, "zero": 0, "describe": "counter 7",
-                   "shout": "1!", "inherited": 2, "norm": 7.0, "dict": 3.0, "limit": 3, "version": "1.0", "retries": 3}
+                   "shout": "1!", "inherited": 2, "norm": 7.0, "dict": 3.0, "limit": 3, "version": "1.0", "retries": 3,
+                   "crate": True}
 
 
 def test_collection_rows_convert_both_ways(rich: dict[str, Any]) -> None:

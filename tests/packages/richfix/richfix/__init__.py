@@ -105,3 +105,23 @@ def explode(message: str) -> int:
 from typing import Final  # noqa: E402 - kept next to its use in this fixture
 
 RETRIES: Final = 3
+
+
+from typing import Generic  # noqa: E402 - kept next to its use in this fixture
+
+Item = TypeVar("Item")
+
+
+class Crate(Generic[Item]):
+    """A generic class: its instances cross as handles whatever the type arguments (they are erased)."""
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+
+
+def crate_of(n: int) -> "Crate[int]":
+    return Crate(n)
+
+
+def is_crate(c: Crate[str]) -> bool:
+    return isinstance(c, Crate)

@@ -66,3 +66,14 @@ def _hidden() -> int:  # PrivateName
 
 def fine(n: int) -> int:
     return n
+
+
+from typing import Protocol  # noqa: E402 - kept next to its use in this fixture
+
+
+class Greeter(Protocol):  # UnsupportedTypingConstruct: a Protocol has no run-time isinstance check
+    def greet(self) -> str: ...
+
+
+def use(g: Greeter) -> str:  # UnsupportedTypingConstruct (its parameter is a Protocol)
+    return g.greet()
