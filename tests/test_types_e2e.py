@@ -106,7 +106,7 @@ def test_handles_are_checked_at_the_boundary(rich: dict[str, Any]) -> None:
         print(json.dumps(errors))
         """)
     assert out == [
-        "richfix_Counter_bump (richfix.bump): parameter 'self' expected value, got object",
+        "richfix_Counter_bump (richfix.bump): parameter 'self' expected value (a richfix.Counter), got object",
         "richfix_norm1 (richfix.norm1): parameter 'p' expected richfix_Point, got Counter at (no field x)",
         "richfix_checksum (richfix.checksum): parameter 'data' expected list<int>, got int at [1] (a byte is 0..255)",
         "richfix_unique (richfix.unique): parameter 'words' expected set<string>, got list",

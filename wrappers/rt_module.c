@@ -7,6 +7,7 @@
 #include "mochi_bridge.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -69,9 +70,18 @@ PyObject *mb_resolve_class(mb_state *st, int index)
     return cached_path(st->classes, index, cls->py_module, cls->py_name);
 }
 
-static void raise_mismatch(PyObject *exc_type, const mb_function *fn, const char *what, const char *expected,
-                           PyObject *bad, PyObject *where)
+/* Raise *exc_type* naming the function, what was checked, the expected Mochi type (for a handle, with
+ * the class it must be an instance of) and the actual Python type, down to the element. */
+static void raise_mismatch(mb_state *st, PyObject *exc_type, const mb_function *fn, const char *what,
+                           const char *desc, const char *mochi_type, PyObject *bad, PyObject *where)
 {
+    char handle[256];
+    const char *expected = mochi_type;
+    if (desc[0] == 'H' && atoi(desc + 1) < st->spec->nclasses) {
+        const mb_class *cls = &st->spec->classes[atoi(desc + 1)];
+        snprintf(handle, sizeof handle, "%s (a %s.%s)", mochi_type, cls->py_module, cls->py_name);
+        expected = handle;
+    }
     PyObject *actual = PyType_GetName(Py_TYPE(bad));
     if (actual == NULL) {
         return;
@@ -132,7 +142,7 @@ static int bind_args(mb_state *st, const mb_function *fn, PyObject *const *args,
             if (!PyErr_Occurred() && bad != NULL) {
                 char what[160];
                 snprintf(what, sizeof what, "parameter '%s'", p->mochi_name);
-                raise_mismatch(PyExc_TypeError, fn, what, p->mochi_type, bad, where);
+                raise_mismatch(st, PyExc_TypeError, fn, what, p->type, p->mochi_type, bad, where);
             }
             Py_XDECREF(bad);
             Py_XDECREF(where);
@@ -334,7 +344,7 @@ PyObject *mb_call_extern_in(mb_state *st, PyObject *module, int index, PyObject 
         out = mb_convert(result, fn->ret, &ctx, &bad, &where);
     }
     if (out == NULL && !PyErr_Occurred() && bad != NULL) {
-        raise_mismatch(st->mismatch_type, fn, "return value", fn->ret_mochi, bad, where);
+        raise_mismatch(st, st->mismatch_type, fn, "return value", fn->ret, fn->ret_mochi, bad, where);
     }
     Py_XDECREF(bad);
     Py_XDECREF(where);
