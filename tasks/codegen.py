@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .typedesc import mochi_type, parts, validate
+from .typedesc import PYTHON, mochi_type, spell, validate
 
 if TYPE_CHECKING:
     from .surface import Function, Surface, TypeDef
@@ -223,27 +223,6 @@ def render_shim(surface: Surface) -> str:
     return "\n".join(out + render_declarations(surface))
 
 
-def _py_annotation(desc: str, names: list[str]) -> str:
-    """The Python spelling of the Mochi-side value of a descriptor (documentation in the re-export module)."""
-    c, rest = desc[0], desc[1:]
-    simple = {"i": "int", "f": "float", "b": "bool", "s": "str", "Y": "list[int]", "V": "object", "H": "object",
-              "n": "None"}
-    if c in simple:
-        return simple[c]
-    if c in "LTA":
-        return f"list[{_py_annotation(rest, names)}]"
-    if c in "DK":
-        return f"dict[{'str' if c == 'D' else 'int'}, {_py_annotation(rest, names)}]"
-    if c == "S":
-        return f"set[{_py_annotation(rest, names)}]"
-    if c == "O":
-        return f"{_py_annotation(rest, names)} | None"
-    if c == "R":
-        return f'"{names[int(rest[:-1])]}"'
-    *args, ret = parts(desc)
-    return f"Callable[[{', '.join(_py_annotation(a, names) for a in args)}], {_py_annotation(ret, names)}]"
-
-
 def _py_classes(surface: Surface) -> list[str]:
     """Frozen dataclasses shaped like the classes the Mochi Python target generates for each type."""
     names = _names(surface)
@@ -254,7 +233,7 @@ def _py_classes(surface: Surface) -> list[str]:
         for cname, fields in variants:
             doc = _type_doc(t).replace("\\", "\\\\").replace('"', "'")
             out += ["", "", "@_dc.dataclass(frozen=True, slots=True)", f"class {cname}:", f'    """{doc}"""']
-            out += [f"    {fname}: {_py_annotation(ftype, names)}" for fname, ftype in fields]
+            out += [f"    {fname}: {spell(ftype, names, PYTHON)}" for fname, ftype in fields]
         if t.kind in ("union", "enum"):
             out += ["", "", f"{t.mochi_name} = {' | '.join(f.mochi_name for f in t.fields)}"]
     return out

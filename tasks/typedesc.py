@@ -18,11 +18,12 @@ For example `list[dict[str, int | None]]` is `LDOi` and `Callable[[int], str]` i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["MOCHI_SCALARS", "callable_", "handle", "mochi_type", "named", "parts", "references", "validate"]
+__all__ = ["MOCHI", "PYTHON", "Spelling", "callable_", "handle", "mochi_type", "named", "parts", "references", "spell",
+           "validate"]
 
-MOCHI_SCALARS = {"i": "int", "f": "float", "b": "bool", "s": "string", "Y": "list<int>", "V": "value"}
 _UNARY = "OLTADKS"
 _NUMBERED = re.compile(r"([HR])(\d+);")
 _CALLABLE = re.compile(r"C(\d+);")
@@ -84,27 +85,55 @@ def references(desc: str) -> list[int]:
     return [int(m.group(2)) for m in _NUMBERED.finditer(desc) if m.group(1) == "R"]
 
 
-def mochi_type(desc: str, names: Sequence[str] = ()) -> str:
-    """The Mochi spelling (DESIGN §6) of a descriptor other than `n`; *names* spells `R<n>;`."""
+@dataclass(frozen=True, slots=True)
+class Spelling:
+    """How one language writes the descriptor grammar (a walker per language would repeat the grammar)."""
+
+    scalars: Mapping[str, str]
+    """Code -> text for the one-letter codes (and `H`, whose index does not change the text)."""
+    forms: Mapping[str, str]
+    """One-argument code -> a template whose `{}` is the argument's spelling."""
+    named: Callable[[str], str]
+    """A named type's (`R<n>;`) name -> its spelling."""
+    fun: Callable[[list[str], str | None], str]
+    """A callable's parameter spellings and return spelling (None: no return value) -> its spelling."""
+
+
+MOCHI = Spelling(
+    scalars={"i": "int", "f": "float", "b": "bool", "s": "string", "Y": "list<int>", "V": "value", "H": "value"},
+    forms={"L": "list<{}>", "T": "list<{}>", "A": "list<{}>", "D": "map<string, {}>", "K": "map<int, {}>",
+           "S": "set<{}>", "O": "{}?"},
+    named=lambda name: name,
+    fun=lambda params, ret: f"fun({', '.join(params)})" + (f": {ret}" if ret is not None else ""),
+)
+"""DESIGN §6 Mochi (`n`, no value, has no spelling: a return of `n` is written by leaving the type out)."""
+
+PYTHON = Spelling(
+    scalars={"i": "int", "f": "float", "b": "bool", "s": "str", "Y": "list[int]", "V": "object", "H": "object",
+             "n": "None"},
+    forms={"L": "list[{}]", "T": "list[{}]", "A": "list[{}]", "D": "dict[str, {}]", "K": "dict[int, {}]",
+           "S": "set[{}]", "O": "{} | None"},
+    named=lambda name: f'"{name}"',
+    fun=lambda params, ret: f"Callable[[{', '.join(params)}], {ret or 'None'}]",
+)
+"""The Python annotation of the Mochi-side value (documentation in the generated re-export module)."""
+
+
+def spell(desc: str, names: Sequence[str], how: Spelling) -> str:
+    """*desc* written the way *how* says; *names* spells `R<n>;`."""
     c, rest = desc[0], desc[1:]
-    if c in MOCHI_SCALARS:
-        return MOCHI_SCALARS[c]
-    if c in "LTA":
-        return f"list<{mochi_type(rest, names)}>"
-    if c == "D":
-        return f"map<string, {mochi_type(rest, names)}>"
-    if c == "K":
-        return f"map<int, {mochi_type(rest, names)}>"
-    if c == "S":
-        return f"set<{mochi_type(rest, names)}>"
-    if c == "O":
-        return f"{mochi_type(rest, names)}?"
-    if c == "H":
-        return "value"
+    if c in how.scalars:
+        return how.scalars[c]
+    if c in how.forms:
+        return how.forms[c].format(spell(rest, names, how))
     if c == "R":
-        return names[int(rest[:-1])]
+        return how.named(names[int(rest[:-1])])
     if c == "C":
         *args, ret = parts(desc)
-        sig = f"fun({', '.join(mochi_type(a, names) for a in args)})"
-        return sig if ret == "n" else f"{sig}: {mochi_type(ret, names)}"
-    raise ValueError(f"no Mochi type for descriptor {desc!r}")
+        return how.fun([spell(a, names, how) for a in args], None if ret == "n" else spell(ret, names, how))
+    raise ValueError(f"no spelling for descriptor {desc!r}")
+
+
+def mochi_type(desc: str, names: Sequence[str] = ()) -> str:
+    """The Mochi spelling (DESIGN §6) of a descriptor other than `n`; *names* spells `R<n>;`."""
+    return spell(desc, names, MOCHI)
