@@ -373,39 +373,36 @@ class _Surveyor:
             return isinstance(arg, ast.Constant) and self.platform.startswith(str(arg.value))
         return None
 
-    def find(self, mod: _Module, name: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
-        """The definition *name* refers to in *mod*, following imports and star imports in this distribution."""
-        if name in mod.defs:
-            return mod, mod.defs[name]
-        if depth > 12:
-            return None
-        candidates = [mod.imports[name]] if name in mod.imports else []
-        candidates += [f"{star}.{name}" for star in mod.stars]
-        for qual in candidates:
-            found = self.find_qualified(qual, depth + 1)
-            if found is not None:
-                return found
-        return None
-
-    def load_qualified_module(self, mod_name: str) -> _Module | None:
-        """A module of this distribution, or of the standard library's stubs."""
-        if not mod_name:
-            return None
-        return self.load(mod_name, self.root if mod_name.partition(".")[0] in self.tops else _STDLIB_STUBS)
-
-    def find_alias(self, mod: _Module, name: str, depth: int = 0) -> tuple[_Module, str] | None:
-        """The module and name of the type alias or TypeVar *name* refers to in *mod*, through imports."""
-        if name in mod.aliases or name in mod.typevars:
+    def binding(self, mod: _Module, name: str, depth: int = 0) -> tuple[_Module, str] | None:
+        """The module (and local name) that binds *name* as seen from *mod* - a definition, a type alias or a
+        TypeVar - following imports and star imports into this distribution and the standard library."""
+        if name in mod.defs or name in mod.aliases or name in mod.typevars:
             return mod, name
         if depth > 12:
             return None
         candidates = [mod.imports[name]] if name in mod.imports else []
         for qual in [*candidates, *(f"{star}.{name}" for star in mod.stars)]:
             owner = self.load_qualified_module(qual.rpartition(".")[0])
-            found = self.find_alias(owner, qual.rpartition(".")[2], depth + 1) if owner is not None else None
+            found = self.binding(owner, qual.rpartition(".")[2], depth + 1) if owner is not None else None
             if found is not None:
                 return found
         return None
+
+    def find(self, mod: _Module, name: str) -> tuple[_Module, ast.stmt] | None:
+        """The definition (function, class or annotated name) *name* refers to in *mod*."""
+        hit = self.binding(mod, name)
+        return (hit[0], hit[0].defs[hit[1]]) if hit is not None and hit[1] in hit[0].defs else None
+
+    def find_alias(self, mod: _Module, name: str) -> tuple[_Module, str] | None:
+        """The module and name of the type alias or TypeVar *name* refers to in *mod*."""
+        hit = self.binding(mod, name)
+        return hit if hit is not None and hit[1] not in hit[0].defs else None
+
+    def load_qualified_module(self, mod_name: str) -> _Module | None:
+        """A module of this distribution, or of the standard library's stubs."""
+        if not mod_name:
+            return None
+        return self.load(mod_name, self.root if mod_name.partition(".")[0] in self.tops else _STDLIB_STUBS)
 
     def names_module(self, mod: _Module, name: str, depth: int = 0) -> bool:
         """Whether *name* in *mod* is an imported module (`from . import sessions`, `import x.y as z`)."""
@@ -417,12 +414,10 @@ class _Surveyor:
         owner = self.load_qualified_module(qual.rpartition(".")[0])
         return owner is not None and self.names_module(owner, qual.rpartition(".")[2], depth + 1)
 
-    def find_qualified(self, qual: str, depth: int = 0) -> tuple[_Module, ast.stmt] | None:
+    def find_qualified(self, qual: str) -> tuple[_Module, ast.stmt] | None:
         mod_name, _, attr = qual.rpartition(".")
-        if not mod_name:
-            return None
         other = self.load_qualified_module(mod_name)
-        return None if other is None else self.find(other, attr, depth)
+        return None if other is None else self.find(other, attr)
 
     # --- handles and named types ----------------------------------------------------------------
     def class_handle(self, mod: _Module, node: ast.ClassDef) -> str:
@@ -451,7 +446,7 @@ class _Surveyor:
             return self.class_handle(mod, node)
         self.type_keys[key] = "pending"
         try:
-            fields = self._enum_members(node) if kind == "enum" else self._record_fields(mod, node, kind)
+            fields = self._enum_members(node) if kind == "enum" else self.record_fields(mod, node, kind)
         except Refusal:
             fields = []
         if len(fields) < (2 if kind == "enum" else 1):  # `type E = A` alone is an alias, `type R {}` no record
@@ -511,7 +506,9 @@ class _Surveyor:
                 out[member.target.id] = (mod, member, node)
         return out
 
-    def _record_fields(self, mod: _Module, node: ast.ClassDef, kind: str) -> list[Field]:
+    def record_fields(self, mod: _Module, node: ast.ClassDef, kind: str, position: str = "return") -> list[Field]:
+        """The fields a record (or a handle class's field constructor, *position* `param`) is built from:
+        annotated, not class variables, constructor arguments. An unmappable optional field is left out."""
         total = next((k.value.value for k in node.keywords if k.arg == "total" and isinstance(k.value, ast.Constant)),
                      True)
         fields: list[Field] = []
@@ -530,7 +527,7 @@ class _Surveyor:
             else:
                 required = member.value is None
             try:
-                desc = _Mapper(self, owner_mod, owner).map(member.annotation, "return")
+                desc = _Mapper(self, owner_mod, owner).map(member.annotation, position)
                 if desc == "n":
                     raise Refusal("UnsupportedTypingConstruct", f"field {name!r} is annotated None")
             except Refusal as exc:
@@ -1065,7 +1062,7 @@ class _Builder:
                           node)
         elif not record and ("dataclass" in _decorators(node) or {ast.unparse(b).rsplit(".", 1)[-1]
                                                                   for b in node.bases} & {"NamedTuple", "TypedDict"}):
-            self._field_constructor(item, mod, node, members, alias)
+            self._field_constructor(item, mod, node, alias)
         for name, (owner_mod, member, owner) in sorted(members.items()):
             if name.startswith("_"):
                 continue
@@ -1094,33 +1091,18 @@ class _Builder:
                                                 required=True),),
                                   ret=ret, doc=f"{item}.{name}", kind="getattr", item=sub))
 
-    def _field_constructor(self, item: str, mod: _Module, node: ast.ClassDef,
-                           members: dict[str, tuple[_Module, ast.stmt, ast.ClassDef]], alias: str) -> None:
-        """The generated `__init__` of a dataclass, NamedTuple or TypedDict that crosses as a handle."""
-        params: list[Param] = []
-        taken: set[str] = set()
-        keyword = False
+    def _field_constructor(self, item: str, mod: _Module, node: ast.ClassDef, alias: str) -> None:
+        """The generated `__init__` of a dataclass, NamedTuple or TypedDict that crosses as a handle: its
+        record fields as parameters (the optional ones by keyword)."""
         try:
-            for name, (owner_mod, member, owner) in members.items():
-                if not isinstance(member, ast.AnnAssign) or _is_classvar(member.annotation):
-                    continue
-                required = member.value is None
-                try:
-                    desc = _Mapper(self.sv, owner_mod, owner).map(member.annotation, "param")
-                except Refusal as exc:
-                    if required:
-                        raise Refusal(exc.reason, f"field {name!r}: {exc.detail}") from None
-                    keyword = True
-                    continue
-                mname = mochi_safe(name, taken)
-                taken.add(mname)
-                params.append(Param(name=name, mochi_name=mname, type=desc, keyword=keyword or not required,
-                                    required=required))
+            fields = self.sv.record_fields(mod, node, self.sv.class_kind(mod, node) or "dataclass", "param")
         except Refusal as exc:
             self.skip(f"{item}.__init__", exc)
             return
+        params = tuple(Param(name=f.name, mochi_name=f.mochi_name, type=f.type, keyword=not f.required,
+                             required=f.required) for f in fields)
         self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new",
-                          params=tuple(params), ret=self.sv.class_type(mod, node), doc=_doc(node) or item,
+                          params=params, ret=self.sv.class_type(mod, node), doc=_doc(node) or item,
                           kind="new", item=f"{item}.__init__"))
 
     def casts(self) -> None:
