@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import __version__
@@ -59,6 +58,15 @@ class Binding:
     def rename(self, name: str) -> str:
         return renamed(name, self.surface.prefix, self.alias)
 
+    def aliased(self) -> Surface:
+        """The surface with every Mochi name (externs, types, variants) under the alias."""
+        s = self.surface
+        types = tuple(replace(t, mochi_name=self.rename(t.mochi_name), fields=tuple(
+            replace(f, mochi_name=self.rename(f.mochi_name)) if t.kind in ("union", "enum") else f
+            for f in t.fields)) for t in s.types)
+        return replace(s, functions=tuple(replace(f, mochi_name=self.rename(f.mochi_name)) for f in s.functions),
+                       types=types)
+
 
 def renamed(name: str, prefix: str, alias: str) -> str:
     """*name* under the program's alias: `<prefix>_rest` becomes `<alias>_rest`; other names stay."""
@@ -76,14 +84,7 @@ def render_program(source: str, bindings: list[Binding], origin: str) -> str:
             out.append(line)
             continue
         out.append(f"// {line.strip()}: {b.surface.dist} {b.surface.version}, declarations follow")
-        names = sorted(b.names, key=len, reverse=True)  # longest first: no name is cut at a shorter one
-        pattern = re.compile(r"\b(" + "|".join(re.escape(x) for x in names) + r")\b") if names else None
-
-        def alias_of(m: re.Match[str], b: Binding = b) -> str:
-            return b.rename(m[1])
-
-        for decl in render_declarations(b.surface):
-            out.append(pattern.sub(alias_of, decl) if pattern and not decl.startswith("///") else decl)
+        out += render_declarations(b.aliased())
     return "\n".join(out) + "\n"
 
 
