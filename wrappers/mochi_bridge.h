@@ -137,6 +137,7 @@ typedef struct {
     PyObject *binder;        /* mapping or callable: Mochi type/variant name -> class (set by _mochi_bind) */
     PyObject *mochi_classes; /* dict: the binder's answers, cached */
     PyMethodDef *defs;       /* one per extern (PyMem), freed with the module */
+    int runtime_looked_up;   /* the import of mochi_runtime.except_ was tried (see translate_error) */
 } mb_state;
 
 /* Conversion context: the module state (for handle classes) and the direction. */
@@ -177,6 +178,9 @@ static inline PyObject *mb_exact_scalar(PyObject *value, const char *desc)
 
 /* The class of handle descriptor H<index>; (imported on first use), as a new reference. */
 MB_HIDDEN PyObject *mb_resolve_class(mb_state *st, int index);
+/* The variant of sum type or enum *t* a Mochi value is (by its bound class, else its class name); NULL,
+ * with no error set, when it is none of them. */
+MB_HIDDEN const mb_field *mb_variant_of(mb_state *st, const mb_type *t, PyObject *value);
 /* The Python class of named type index (dataclass, namedtuple, enum), as a new reference. */
 MB_HIDDEN PyObject *mb_resolve_type(mb_state *st, int index);
 /* The Mochi-side class called *name* (a record or a variant), from the bound resolver. */

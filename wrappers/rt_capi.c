@@ -296,16 +296,11 @@ static int named_to_value(mb_state *st, PyObject *obj, const char *desc, mb_valu
 {
     const mb_type *t = &st->spec->types[atoi(desc + 1)];
     if (t->kind == MB_TYPE_UNION || t->kind == MB_TYPE_ENUM) {
-        PyObject *name = PyType_GetName(Py_TYPE(obj));
-        const char *n = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
-        int tag = -1;
-        for (int i = 0; n != NULL && i < t->nfields; i++) {
-            tag = strcmp(t->fields[i].mochi_name, n) == 0 ? i : tag;
-        }
-        Py_XDECREF(name);
-        if (tag < 0) {
+        const mb_field *variant = mb_variant_of(st, t, obj);
+        if (variant == NULL) {
             return mismatch_error(err, "expected a variant", obj);
         }
+        int tag = (int)(variant - t->fields);
         out->kind = MB_V_VARIANT;
         out->tag = tag;
         out->len = 0;
@@ -482,6 +477,29 @@ static int capi_lookup(mb_module *m, const char *mochi_name)
     return found;
 }
 
+/* The end of call and invoke: the Mochi-side result *out* (stolen) as the host's value of type *ret*, or,
+ * when the call failed, the error as *err*: a return mismatch, an argument the checks refused (Python's
+ * own TypeErrors come back translated as MochiBridgeError), or what Python raised. 0 or -1. */
+static int finish_call(mb_state *st, PyObject *out, const char *ret, mb_value *result, mb_error *err)
+{
+    int rc = -1;
+    if (out != NULL) {
+        rc = py_to_value(st, out, ret, result, err);
+        if (rc < 0) {
+            release_value(result);
+        }
+        Py_DECREF(out);
+    }
+    else if (!err->code) {
+        error_from_python(err, PyErr_ExceptionMatches(st->mismatch_type) ? MB_ERR_MISMATCH
+                               : PyErr_ExceptionMatches(PyExc_TypeError) ? MB_ERR_ARGUMENT : MB_ERR_PYTHON);
+    }
+    if (rc != 0) {
+        PyErr_Clear(); /* everything the host needs is in *err */
+    }
+    return rc;
+}
+
 static int capi_call(mb_module *m, int index, const mb_value *args, size_t nargs, mb_value *result, mb_error *err)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
@@ -526,26 +544,7 @@ static int capi_call(mb_module *m, int index, const mb_value *args, size_t nargs
     if (items != stack) {
         PyMem_Free(items);
     }
-    if (out != NULL) {
-        rc = py_to_value(st, out, fn->ret, result, err);
-        if (rc < 0) {
-            release_value(result);
-        }
-        Py_DECREF(out);
-    }
-    else if (!err->code) {
-        int code = MB_ERR_PYTHON;
-        if (PyErr_ExceptionMatches(st->mismatch_type)) {
-            code = MB_ERR_MISMATCH;
-        }
-        else if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            code = MB_ERR_ARGUMENT; /* Python's own TypeErrors come back translated (MochiBridgeError) */
-        }
-        error_from_python(err, code);
-    }
-    if (rc != 0) {
-        PyErr_Clear(); /* everything the host needs is in *err */
-    }
+    rc = finish_call(st, out, fn->ret, result, err);
     PyGILState_Release(gil);
     return rc;
 }
@@ -581,20 +580,7 @@ static int capi_invoke(mb_module *m, const mb_value *fn, const mb_value *args, s
     }
     PyObject *out = tuple ? PyObject_Call((PyObject *)fn->u.handle, tuple, NULL) : NULL;
     Py_XDECREF(tuple);
-    if (out != NULL) {
-        rc = py_to_value(st, out, pos, result, err);
-        if (rc < 0) {
-            release_value(result);
-        }
-        Py_DECREF(out);
-    }
-    else if (!err->code) {
-        error_from_python(err, PyErr_ExceptionMatches(st->mismatch_type) ? MB_ERR_MISMATCH
-                               : PyErr_ExceptionMatches(PyExc_TypeError) ? MB_ERR_ARGUMENT : MB_ERR_PYTHON);
-    }
-    if (rc != 0) {
-        PyErr_Clear();
-    }
+    rc = finish_call(st, out, pos, result, err);
     PyGILState_Release(gil);
     return rc;
 }

@@ -355,7 +355,7 @@ PyObject *mb_make_mochi(mb_state *st, const char *name, PyObject *kwargs)
 /* The variant of a sum type or enum a Mochi value is: the field whose bound class is the value's class
  * (a program may bind its own classes under other names, see _mochi_bind), else whose variant name is
  * the class's name. */
-static const mb_field *variant_of(mb_state *st, const mb_type *t, PyObject *value)
+const mb_field *mb_variant_of(mb_state *st, const mb_type *t, PyObject *value)
 {
     for (int i = 0; i < t->nfields; i++) {
         PyObject *cls = mb_mochi_class(st, t->fields[i].mochi_name);
@@ -506,7 +506,7 @@ static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, Py
 {
     const mb_type *t = &ctx->st->spec->types[index];
     if (ctx->to_python) {
-        const mb_field *f = variant_of(ctx->st, t, value);
+        const mb_field *f = mb_variant_of(ctx->st, t, value);
         if (f == NULL) {
             return mismatch(value, bad);
         }
@@ -545,7 +545,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
 {
     const mb_type *t = &ctx->st->spec->types[index];
     if (ctx->to_python) {
-        const mb_field *f = variant_of(ctx->st, t, value);
+        const mb_field *f = mb_variant_of(ctx->st, t, value);
         if (f == NULL) {
             return mismatch(value, bad);
         }

@@ -244,6 +244,24 @@ static PyObject *error_class(PyObject *module, mb_state *st, PyObject *type_name
  * (mochi_runtime.except_.MochiPanic, code 7 = MOCHI_ERR_FFI) when that runtime is importable, else as
  * a MochiBridgeError subclass named after the original type; the original stays as __cause__.
  * BaseExceptions that are not Exceptions (KeyboardInterrupt, SystemExit) pass through unchanged. */
+/* mochi_runtime.except_ when the Mochi runtime is in this process: already imported, or importable. The
+ * import is tried once per module (a failing import searches sys.path each time). New reference or NULL,
+ * with no error set. */
+static PyObject *mochi_runtime(mb_state *st)
+{
+    PyObject *name = PyUnicode_FromString("mochi_runtime.except_");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (mod == NULL && !PyErr_Occurred() && !st->runtime_looked_up) {
+        st->runtime_looked_up = 1;
+        mod = PyImport_ImportModule("mochi_runtime.except_");
+    }
+    if (mod == NULL) {
+        PyErr_Clear();
+    }
+    return mod;
+}
+
 static void translate_error(PyObject *module, mb_state *st)
 {
     PyObject *type, *value, *tb;
@@ -261,7 +279,7 @@ static void translate_error(PyObject *module, mb_state *st)
     PyObject *text = PyObject_Str(value);
     PyObject *replacement = NULL;
     if (name != NULL && text != NULL) {
-        PyObject *runtime = PyImport_ImportModule("mochi_runtime.except_");
+        PyObject *runtime = mochi_runtime(st);
         PyObject *panic = runtime ? mb_getattr(runtime, "MochiPanic") : NULL;
         if (panic != NULL) {
             PyObject *message = PyUnicode_FromFormat("%U: %U", name, text);
