@@ -22,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from mochi_subset import check_shim  # noqa: E402 - the test suite's checker of the DESIGN §6 subset
+
 CORPUS = ["numpy", "pandas", "scipy", "scikit-learn", "requests", "httpx", "urllib3", "pillow", "pydantic", "attrs",
           "click", "typer", "rich", "tqdm", "sqlalchemy", "fastapi", "starlette", "uvicorn", "aiohttp", "pyyaml",
           "toml", "tomli", "msgpack", "orjson", "pytest"]
@@ -67,9 +70,6 @@ def lock_one(name: str, work: Path, cache: Path) -> dict[str, object]:
     # Count public items, not externs: the overload variants of one item share it.
     translated = {f["item"] for f in surface["functions"]}
     skipped = {s["item"]: s["reason"] for s in surface["skipped"] if s["item"] not in translated}
-    sys.path.insert(0, str(REPO / "tests"))
-    from mochi_subset import check_shim  # the test suite's checker of the DESIGN §6 subset
-
     problems = check_shim((wrap / "shim.mochi").read_text(encoding="utf-8"))
     row.update(provenance=surface["provenance"], translated=len(translated), externs=len(surface["functions"]),
                skipped=len(skipped), reasons=dict(Counter(skipped.values())),

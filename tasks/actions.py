@@ -230,10 +230,11 @@ def act_check(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     return {"checked": checked}
 
 
-def lock_entries(ctx: Ctx) -> list[LockEntry]:
-    """The lock entries the stage outputs under `.mochi/` describe."""
+def lock_entries(ctx: Ctx) -> tuple[list[LockEntry], dict[str, Counter[str]]]:
+    """The lock entries the stage outputs under `.mochi/` describe, and each direct dependency's skip reasons."""
     root = Path(ctx["root"])
     entries = []
+    reasons: dict[str, Counter[str]] = {}
     for pin in read_json(root / ".mochi" / "resolve.json")["pins"]:
         d = _deps_dir(ctx, pin["name"])
         fetched = read_json(d / "fetch.json")
@@ -241,6 +242,7 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
         surface = read_json(d / "surface.json") if pin["direct"] else {}
         codegen = read_json(d / "codegen.json") if pin["direct"] else {}
         caps = read_json(d / "capabilities.json")
+        reasons[pin["name"]] = Counter(sk["reason"] for sk in surface.get("skipped", []))
         location = relative_location(pin["location"], root) if pin["source"] == "path" else (
             fetched["index"] or pin["location"])
         entries.append(LockEntry(
@@ -257,7 +259,7 @@ def lock_entries(ctx: Ctx) -> list[LockEntry]:
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
                                                    tuple(ctx["python_version"]))),
             translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
-    return entries
+    return entries, reasons
 
 
 # Skips a user should hear about at lock time, not only in SKIPPED.txt.
@@ -267,7 +269,7 @@ _NOTABLE_SKIPS = {"IncompatibleAsyncRuntime": "async item(s) skipped: the packag
 
 def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     root = Path(ctx["root"])
-    entries = lock_entries(ctx)
+    entries, reasons = lock_entries(ctx)
     try:
         audit(ctx, entries)
         pylock = render_pylock(entries, ctx["requires_python"])
@@ -279,10 +281,9 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     for e in entries:
         if e.direct:
             print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
-            reasons = Counter(sk["reason"] for sk in read_json(_deps_dir(ctx, e.name) / "surface.json")["skipped"])
             for reason, what in _NOTABLE_SKIPS.items():
-                if reasons[reason]:
-                    print(f"  {e.name}: {reasons[reason]} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
+                if count := reasons[e.name][reason]:
+                    print(f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
     union = sorted({c for e in entries for c in e.capabilities})
     if ctx["capabilities_declared"] is None and union:
         print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "
