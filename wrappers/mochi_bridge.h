@@ -138,6 +138,11 @@ typedef struct {
     PyObject *mochi_classes; /* dict: the binder's answers, cached */
     PyMethodDef *defs;       /* one per extern (PyMem), freed with the module */
     int runtime_looked_up;   /* the import of mochi_runtime.except_ was tried (see translate_error) */
+    /* Interned names for the per-call paths (attribute lookups key the type cache on the name object). */
+    PyObject *attr_names;    /* tuple: each function's py_name */
+    PyObject *field_names;   /* tuple: per named type, a tuple name0, mochi_name0, name1, mochi_name1, ... */
+    PyObject *str_v;         /* "v", the payload of a sum-type variant */
+    PyObject *str_name;      /* "name", an enum member's name */
 } mb_state;
 
 /* Conversion context: the module state (for handle classes) and the direction. */
@@ -194,7 +199,11 @@ MB_HIDDEN PyObject *mb_wrap_callable(mb_state *st, PyObject *target, const char 
 MB_HIDDEN const char *mb_callback_desc(mb_state *st, PyObject *obj);
 /* The spec of the Callback heap type (rt_callback.c). */
 MB_HIDDEN extern PyType_Spec mb_callback_spec;
-/* getattr with an interned name: the type attribute cache keys on the name object, so a fresh string
+/* Build the interned names of mb_state (from Py_mod_exec). */
+MB_HIDDEN int mb_names_init(mb_state *st);
+/* The interned Python (mochi = 0) or Mochi (mochi = 1) name of field *field* of named type *index*; borrowed. */
+MB_HIDDEN PyObject *mb_field_name(mb_state *st, int index, int field, int mochi);
+/* getattr with an interned name (for lookups off the per-call paths): the type attribute cache keys on the name object, so a fresh string
  * per call would miss it every time (and churn its entries). */
 MB_HIDDEN PyObject *mb_getattr(PyObject *obj, const char *name);
 /* The parameter count of a C<k>; descriptor; *first is set to its first parameter's descriptor. */

@@ -191,7 +191,7 @@ static PyObject *named_to_py(mb_state *st, const mb_value *v, const char *desc, 
     PyObject *fields = PyDict_New(); /* records are read by field name: a dict is enough */
     for (int i = 0; fields != NULL && i < t->nfields; i++) {
         PyObject *item = value_to_py(st, &v->u.items[i], t->fields[i].type, err);
-        if (item == NULL || PyDict_SetItemString(fields, t->fields[i].mochi_name, item) < 0) {
+        if (item == NULL || PyDict_SetItem(fields, mb_field_name(st, atoi(desc + 1), i, 1), item) < 0) {
             Py_CLEAR(fields);
         }
         Py_XDECREF(item);
@@ -309,7 +309,7 @@ static int named_to_value(mb_state *st, PyObject *obj, const char *desc, mb_valu
         }
         out->u.items = calloc(1, sizeof(mb_value));
         out->len = out->u.items != NULL;
-        PyObject *payload = out->u.items ? mb_getattr(obj, "v") : NULL;
+        PyObject *payload = out->u.items ? PyObject_GetAttr(obj, st->str_v) : NULL;
         int rc = payload ? py_to_value(st, payload, t->fields[tag].type, &out->u.items[0], err) : -1;
         Py_XDECREF(payload);
         return rc == 0 ? 0 : (err->code ? -1 : mismatch_error(err, "expected a variant payload", obj));
@@ -319,8 +319,8 @@ static int named_to_value(mb_state *st, PyObject *obj, const char *desc, mb_valu
     out->len = out->u.items ? (size_t)t->nfields : 0;
     int rc = out->u.items ? 0 : -1;
     for (int i = 0; rc == 0 && i < t->nfields; i++) {
-        PyObject *item = PyDict_Check(obj) ? Py_XNewRef(PyDict_GetItemString(obj, t->fields[i].mochi_name))
-                                           : mb_getattr(obj, t->fields[i].mochi_name);
+        PyObject *key = mb_field_name(st, atoi(desc + 1), i, 1);
+        PyObject *item = PyDict_Check(obj) ? Py_XNewRef(PyDict_GetItemWithError(obj, key)) : PyObject_GetAttr(obj, key);
         rc = item ? py_to_value(st, item, t->fields[i].type, &out->u.items[i], err)
                   : mismatch_error(err, "expected a record", obj);
         Py_XDECREF(item);

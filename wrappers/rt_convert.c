@@ -13,6 +13,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+int mb_names_init(mb_state *st)
+{
+    const mb_module_spec *spec = st->spec;
+    st->attr_names = PyTuple_New(spec->nfunctions);
+    st->field_names = PyTuple_New(spec->ntypes);
+    st->str_v = PyUnicode_InternFromString("v");
+    st->str_name = PyUnicode_InternFromString("name");
+    if (st->attr_names == NULL || st->field_names == NULL || st->str_v == NULL || st->str_name == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < spec->nfunctions; i++) {
+        PyObject *name = PyUnicode_InternFromString(spec->functions[i].py_name);
+        if (name == NULL || PyTuple_SetItem(st->attr_names, i, name) < 0) { /* steals */
+            return -1;
+        }
+    }
+    for (int k = 0; k < spec->ntypes; k++) {
+        const mb_type *t = &spec->types[k];
+        PyObject *names = PyTuple_New(2 * t->nfields);
+        if (names == NULL || PyTuple_SetItem(st->field_names, k, names) < 0) {
+            return -1;
+        }
+        for (int i = 0; i < 2 * t->nfields; i++) {
+            PyObject *name = PyUnicode_InternFromString(i % 2 ? t->fields[i / 2].mochi_name : t->fields[i / 2].name);
+            if (name == NULL || PyTuple_SetItem(names, i, name) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+PyObject *mb_field_name(mb_state *st, int index, int field, int mochi)
+{
+    return PyTuple_GetItem(PyTuple_GetItem(st->field_names, index), 2 * field + mochi);
+}
+
 PyObject *mb_getattr(PyObject *obj, const char *name)
 {
     PyObject *key = PyUnicode_InternFromString(name);
@@ -379,34 +416,32 @@ const mb_field *mb_variant_of(mb_state *st, const mb_type *t, PyObject *value)
     return found;
 }
 
-/* A field of a Mochi record value: an attribute, or a key of a dict. NULL with no error when absent. */
-static PyObject *mochi_field(PyObject *value, const char *name)
+/* The attribute *name* of *value*; NULL with no error when it has none. */
+static PyObject *attribute(PyObject *value, PyObject *name)
 {
-    if (PyDict_Check(value)) {
-        PyObject *item = PyDict_GetItemString(value, name); /* borrowed */
-        return Py_XNewRef(item);
-    }
-    PyObject *item = mb_getattr(value, name);
+    PyObject *item = PyObject_GetAttr(value, name);
     if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
     }
     return item;
 }
 
+/* A field of a Mochi record value: an attribute, or a key of a dict. NULL with no error when absent. */
+static PyObject *mochi_field(PyObject *value, PyObject *name)
+{
+    return PyDict_Check(value) ? Py_XNewRef(PyDict_GetItemWithError(value, name)) : attribute(value, name);
+}
+
 /* A field of a Python record: attribute, dict key or tuple item. NULL with no error when absent. */
-static PyObject *python_field(const mb_type *t, PyObject *value, int i)
+static PyObject *python_field(const mb_type *t, PyObject *value, int i, PyObject *name)
 {
     if (t->kind == MB_TYPE_TUPLE) {
         return Py_XNewRef(PyTuple_GetItem(value, i));
     }
     if (t->kind == MB_TYPE_TYPEDDICT) {
-        return Py_XNewRef(PyDict_GetItemString(value, t->fields[i].name));
+        return Py_XNewRef(PyDict_GetItemWithError(value, name));
     }
-    PyObject *item = mb_getattr(value, t->fields[i].name);
-    if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();
-    }
-    return item;
+    return attribute(value, name);
 }
 
 /* Convert a record field's value *item* (stolen; NULL when the field is absent) of *record*: NULL with
@@ -436,8 +471,8 @@ static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx,
     PyObject *items = t->kind == MB_TYPE_TUPLE ? PyTuple_New(t->nfields) : PyDict_New();
     for (int i = 0; items != NULL && i < t->nfields; i++) {
         const mb_field *f = &t->fields[i];
-        PyObject *conv = convert_field(mochi_field(value, f->mochi_name), value, f->mochi_name, f->type, ctx, bad,
-                                       where);
+        PyObject *conv = convert_field(mochi_field(value, mb_field_name(ctx->st, index, i, 1)), value, f->mochi_name,
+                                       f->type, ctx, bad, where);
         if (conv == NULL) {
             Py_CLEAR(items);
             break;
@@ -448,7 +483,7 @@ static PyObject *record_to_python(int index, PyObject *value, const mb_ctx *ctx,
         }
         else {
             if (!(t->kind == MB_TYPE_TYPEDDICT && !f->required && conv == Py_None)) { /* absent key, not None */
-                rc = PyDict_SetItemString(items, f->name, conv);
+                rc = PyDict_SetItem(items, mb_field_name(ctx->st, index, i, 0), conv);
             }
             Py_DECREF(conv);
         }
@@ -479,7 +514,7 @@ static PyObject *record_to_mochi(int index, PyObject *value, const mb_ctx *ctx, 
     PyObject *kwargs = PyDict_New();
     for (int i = 0; kwargs != NULL && i < t->nfields; i++) {
         const mb_field *f = &t->fields[i];
-        PyObject *item = python_field(t, value, i);
+        PyObject *item = python_field(t, value, i, mb_field_name(ctx->st, index, i, 0));
         if (item == NULL && !PyErr_Occurred() && !f->required) {
             item = Py_NewRef(Py_None); /* a TypedDict key that may be absent: an empty optional */
         }
@@ -488,7 +523,7 @@ static PyObject *record_to_mochi(int index, PyObject *value, const mb_ctx *ctx, 
             Py_CLEAR(kwargs);
             break;
         }
-        int rc = PyDict_SetItemString(kwargs, f->mochi_name, conv);
+        int rc = PyDict_SetItem(kwargs, mb_field_name(ctx->st, index, i, 1), conv);
         Py_DECREF(conv);
         if (rc < 0) {
             Py_CLEAR(kwargs);
@@ -510,7 +545,7 @@ static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, Py
         if (f == NULL) {
             return mismatch(value, bad);
         }
-        PyObject *payload = mochi_field(value, "v");
+        PyObject *payload = mochi_field(value, ctx->st->str_v);
         if (payload == NULL) {
             return PyErr_Occurred() ? NULL : mismatch(value, bad);
         }
@@ -550,7 +585,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
             return mismatch(value, bad);
         }
         PyObject *cls = mb_resolve_type(ctx->st, index);
-        PyObject *out = cls ? mb_getattr(cls, f->name) : NULL;
+        PyObject *out = cls ? PyObject_GetAttr(cls, mb_field_name(ctx->st, index, (int)(f - t->fields), 0)) : NULL;
         Py_XDECREF(cls);
         return out;
     }
@@ -558,7 +593,7 @@ static PyObject *enum_convert(int index, PyObject *value, const mb_ctx *ctx, PyO
     if (ok <= 0) {
         return ok < 0 ? NULL : mismatch(value, bad);
     }
-    PyObject *name = mb_getattr(value, "name");
+    PyObject *name = PyObject_GetAttr(value, ctx->st->str_name);
     const char *text = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
     PyObject *out = NULL;
     for (int i = 0; text != NULL && i < t->nfields; i++) {

@@ -203,9 +203,9 @@ static PyObject *invoke(mb_state *st, int index, const mb_function *fn, const bo
         return Py_NewRef(b->pos[0]);
     }
     if (fn->kind == MB_GETATTR) {
-        return mb_getattr(b->self, fn->py_name);
+        return PyObject_GetAttr(b->self, PyTuple_GetItem(st->attr_names, index));
     }
-    PyObject *target = fn->kind == MB_METHOD ? mb_getattr(b->self, fn->py_name)
+    PyObject *target = fn->kind == MB_METHOD ? PyObject_GetAttr(b->self, PyTuple_GetItem(st->attr_names, index))
                                              : cached_path(st->targets, index, fn->py_module, fn->py_name);
     if (target == NULL || fn->kind == MB_CONSTANT) {
         return target;
@@ -575,7 +575,7 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
         st->mochi_classes == NULL) {
         return -1;
     }
-    if (PyModule_AddFunctions(module, module_methods) < 0) {
+    if (PyModule_AddFunctions(module, module_methods) < 0 || mb_names_init(st) < 0) {
         return -1;
     }
     if (PyModule_AddStringConstant(module, "__mochi_dist__", spec->dist) < 0 ||
@@ -604,6 +604,10 @@ int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->py_types);
     Py_VISIT(st->binder);
     Py_VISIT(st->mochi_classes);
+    Py_VISIT(st->attr_names);
+    Py_VISIT(st->field_names);
+    Py_VISIT(st->str_v);
+    Py_VISIT(st->str_name);
     return 0;
 }
 
@@ -623,6 +627,10 @@ int mb_module_clear(PyObject *module)
     Py_CLEAR(st->py_types);
     Py_CLEAR(st->binder);
     Py_CLEAR(st->mochi_classes);
+    Py_CLEAR(st->attr_names);
+    Py_CLEAR(st->field_names);
+    Py_CLEAR(st->str_v);
+    Py_CLEAR(st->str_name);
     return 0;
 }
 
