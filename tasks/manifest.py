@@ -313,7 +313,7 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
         bools[key] = table.get(key, key == "strict-return-types")
         if not isinstance(bools[key], bool):
             raise ManifestError(where[key], f"{key!r} must be true or false")
-    async_mode = _async_mode(table, loc, where)
+    async_mode = _async_mode(table, where)
     fallback, aggressive, inspect = _stubgen(table, loc, where)
     attest = table.get("require-attestations", False)
     if isinstance(attest, bool):
@@ -334,7 +334,7 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
                           capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())))
 
 
-def _async_mode(table: Mapping[str, object], loc: _Locator, where: dict[str, Location]) -> str:
+def _async_mode(table: Mapping[str, object], where: dict[str, Location]) -> str:
     modes = ("per-call", "persistent")
     mode = table.get("async-mode")
     if "runtime" in table:

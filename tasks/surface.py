@@ -1044,7 +1044,7 @@ class _Builder:
             ret = mapper.map(returns, "return") if returns is not None else "n"
         return tuple(params), ret, is_async
 
-    def klass(self, item: str, mod: _Module, node: ast.ClassDef, public_module: str, alias: str) -> None:
+    def klass(self, item: str, mod: _Module, node: ast.ClassDef, alias: str) -> None:
         try:
             desc = self.sv.class_type(mod, node)
         except Refusal as exc:
@@ -1253,7 +1253,7 @@ def _export(b: _Builder, sv: _Surveyor, mod: _Module, top: str, alias: str, name
         return  # already bound under another public path (a re-export)
     b.bound.add(key)
     if isinstance(node, ast.ClassDef):
-        b.klass(item, defmod, node, top, alias)
+        b.klass(item, defmod, node, alias)
     elif isinstance(node, ast.AnnAssign):
         try:
             ret = _constant_type(node) or _Mapper(sv, defmod).map(node.annotation, "return")
