@@ -480,7 +480,7 @@ static int capi_lookup(mb_module *m, const char *mochi_name)
 /* The end of call and invoke: the Mochi-side result *out* (stolen) as the host's value of type *ret*, or,
  * when the call failed, the error as *err*: a return mismatch, an argument the checks refused (Python's
  * own TypeErrors come back translated as MochiBridgeError), or what Python raised. 0 or -1. */
-static int finish_call(mb_state *st, PyObject *out, const char *ret, mb_value *result, mb_error *err)
+static inline int finish_call(mb_state *st, PyObject *out, const char *ret, mb_value *result, mb_error *err)
 {
     int rc = -1;
     if (out != NULL) {
