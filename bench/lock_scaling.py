@@ -91,7 +91,7 @@ def main() -> int:
             results["bump_one"] = measure(lock, env)
             req = base / "requirements.in"
             req.write_text("".join(f"synth{i:02d}==1.0\n" for i in range(N)))
-            from tasks.resolve import find_uv
+            from tasks.resolve.resolver import find_uv
             uv = [find_uv(), "pip", "compile", str(req), "--python", sys.executable, "--no-python-downloads",
                   "--no-config", "--default-index", index.url, "--quiet", "--cache-dir", str(base / "uvc"),
                   "-o", str(base / "requirements.txt")]

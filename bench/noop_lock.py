@@ -34,8 +34,8 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from tasks.graph import detect_context
-    from tasks.manifest import load_manifest
-    from tasks.resolve import find_uv
+    from tasks.resolve.manifest import load_manifest
+    from tasks.resolve.resolver import find_uv
 
     with tempfile.TemporaryDirectory(prefix="mochi-bench-") as tmp:
         project = Path(tmp) / "hello"

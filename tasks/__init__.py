@@ -1,7 +1,8 @@
 """mochi-pybridge: typed bindings from PyPI packages for Mochi programs.
 
-The package is a set of small stage modules (manifest, resolve, index, cache, fetch, stubs, surface,
-codegen, build, lockfile) with pure cores, wired into a doit task graph by :mod:`tasks.graph`.
+One subpackage per stage of the pipeline (resolve, fetch, stubs, surface, codegen, build, audit, lock),
+each a core with its own data types, over a shared edge (errors, the subprocess runner, the cache, the
+console, the environment facts); :mod:`tasks.graph` wires them into a doit task graph.
 """
 
 __version__ = "0.1.0"

@@ -14,15 +14,16 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .audit import audit
-from .build import WrapperJob, build_wrappers
+from .audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
+from .build.compile import WrapperJob, build_wrappers
+from .build.site import SITE_DIR, install_site
 from .cache import atomic_write
-from .capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
-from .codegen import module_name, py_ident, render_all
+from .codegen.render import module_name, py_ident, render_all
+from .context import Context
 from .errors import BridgeError
-from .fetch import build_from_source, fetch_from_index
-from .interp import TargetPython, target_tags
-from .lockfile import (
+from .fetch.download import build_from_source, fetch_from_index
+from .lock.gates import audit
+from .lock.lockfile import (
     LockEntry,
     active_requirements,
     read_lock,
@@ -31,12 +32,13 @@ from .lockfile import (
     render_pylock,
     sticky_pins,
 )
-from .manifest import load_manifest
-from .resolve import resolve
-from .site import SITE_DIR, install_site
-from .sources import check_imports, scan_project
-from .stubs import StubSource, stub_ladder
-from .surface import Surface, SurfaceOptions, build_surface
+from .resolve.interpreter import target_tags
+from .resolve.manifest import load_manifest
+from .resolve.resolver import resolve
+from .resolve.sources import check_imports, scan_project
+from .stubs.ladder import stub_ladder, stub_source
+from .surface.items import build_surface
+from .surface.model import Surface, surface_options
 
 __all__ = [
     "act_capabilities",
@@ -53,9 +55,6 @@ __all__ = [
     "read_json",
 ]
 
-Ctx = dict[str, Any]
-"""The environment facts detected once at the edge (see :class:`tasks.graph.Context`)."""
-
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
@@ -65,30 +64,25 @@ def _write_json(path: Path, data: object) -> None:
     atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _target(ctx: Ctx) -> TargetPython:
-    return TargetPython(executable=ctx["interpreter"], version=tuple(ctx["python_version"]),
-                        implementation="cpython", gil_disabled=ctx["gil_disabled"], env=ctx["marker_env"])
-
-
-def _deps_dir(ctx: Ctx, name: str) -> Path:
-    return Path(ctx["root"]) / ".mochi" / "deps" / name
+def _deps_dir(ctx: Context, name: str) -> Path:
+    return Path(ctx.root) / ".mochi" / "deps" / name
 
 
 def _failed(exc: BridgeError) -> TaskFailed:
     return TaskFailed(str(exc))
 
 
-def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
-    root = Path(ctx["root"])
+def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx.root)
     try:
         manifest = load_manifest(root / "mochi.toml")
         imports = scan_project(root)
         check_imports(imports, manifest)
         locked = read_lock(root / "mochi.lock")
         requested = {d.name: d.fingerprint for d in manifest.dependencies}
-        pins, resolver = resolve(manifest, ctx["interpreter"], tuple(ctx["python_version"]), ctx["marker_env"],
-                                 ctx["default_index"], Path(ctx["cache"]), root / ".mochi" / "resolve",
-                                 sticky_pins(locked, requested, frozenset(ctx.get("release", ()))))
+        pins, resolver = resolve(manifest, ctx.interpreter, ctx.python_version, ctx.marker_env,
+                                 ctx.default_index, Path(ctx.cache), root / ".mochi" / "resolve",
+                                 sticky_pins(locked, requested, frozenset(ctx.release)))
         check_imports(imports, manifest, {p.name: p.version for p in pins})
     except BridgeError as exc:
         return _failed(exc)
@@ -110,49 +104,37 @@ def act_resolve(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     return {"pins": len(pins), "resolver": resolver}
 
 
-def act_fetch(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
-    target = _target(ctx)
+def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+    target = ctx.target
     try:
         if pin["source"] == "index":
-            indexes = [pin["location"]] if pin["location"] else list(ctx["indexes"])
+            indexes = [pin["location"]] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
-                                       Path(ctx["cache"]), allow_yanked=pin["allow_yanked"],
+                                       Path(ctx.cache), allow_yanked=pin["allow_yanked"],
                                        expected_sha256=pin["locked_sha256"])
         else:
             fetched = build_from_source(pin["name"], pin["version"], pin["source"], pin["location"], pin["commit"],
-                                        ctx["interpreter"], ctx["default_index"], Path(ctx["cache"]))
+                                        ctx.interpreter, ctx.default_index, Path(ctx.cache))
     except BridgeError as exc:
         return _failed(exc)
     _write_json(_deps_dir(ctx, pin["name"]) / "fetch.json", fetched.to_dict())
     return {"filename": fetched.filename, "bytes": fetched.size}
 
 
-def stub_source(ctx: Ctx, cache: Path | None = None) -> StubSource:
-    target = _target(ctx)
-    return StubSource(indexes=list(ctx["indexes"]), accepted=target_tags(target), python_version=target.version_str,
-                      cache=cache or Path(ctx["cache"]))
-
-
-def act_stubs(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
     try:
         stubs = stub_ladder(Path(fetched["path"]), out / "stubs", fetched["version"], stub_source(ctx),
-                            ctx["stubgen_fallback"], ctx["stubgen_inspect"], pin.get("locked_stub_dist", ""),
-                            ctx["stubgen_aggressive"])
+                            ctx.stubgen_fallback, ctx.stubgen_inspect, pin.get("locked_stub_dist", ""),
+                            ctx.stubgen_aggressive)
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "stubs.json", stubs.to_dict())
     return {"provenance": stubs.provenance}
 
 
-def surface_options(ctx: Ctx, trio: bool) -> SurfaceOptions:
-    return SurfaceOptions(python_version=tuple(ctx["python_version"][:2]), platform=ctx["marker_env"]["sys_platform"],
-                          trio=trio, any_handle=ctx["any_mode"] == "handle",
-                          monomorphise=tuple(tuple(m) for m in ctx["monomorphise"]))
-
-
-def act_surface(ctx: Ctx, name: str) -> dict[str, Any] | TaskFailed:
+def act_surface(ctx: Context, name: str) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, name)
     stubs = read_json(out / "stubs.json")
     fetched = read_json(out / "fetch.json")
@@ -166,11 +148,11 @@ def act_surface(ctx: Ctx, name: str) -> dict[str, Any] | TaskFailed:
     return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
 
 
-def act_codegen(ctx: Ctx, name: str) -> dict[str, Any]:
+def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     surface = Surface.from_dict(read_json(out / "surface.json"))
-    files = render_all(surface, tuple(ctx["abi_floor"]), ctx["strict_returns"], ctx["async_mode"])
-    wrap = Path(ctx["root"]) / "python_wrap" / name
+    files = render_all(surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode)
+    wrap = Path(ctx.root) / "python_wrap" / name
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode())
     atomic_write(wrap / "shim.mochi", files.shim.encode())
     atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode())
@@ -179,13 +161,13 @@ def act_codegen(ctx: Ctx, name: str) -> dict[str, Any]:
     return {"wrapper_sha256": files.wrapper_sha256}
 
 
-def act_compile(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
-    root = Path(ctx["root"])
+def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx.root)
     jobs = [WrapperJob(dist=n, module=module_name(n), c_source=_deps_dir(ctx, n) / f"{module_name(n)}.c",
                        dest_dir=root / "python_wrap" / n) for n in names]
     try:
-        results = build_wrappers(jobs, ctx["interpreter"], tuple(ctx["abi_floor"]), Path(ctx["build_dir"]),
-                                 Path(ctx["cache"]))
+        results = build_wrappers(jobs, ctx.interpreter, ctx.abi_floor, Path(ctx.build_dir),
+                                 Path(ctx.cache))
     except BridgeError as exc:
         return _failed(exc)
     _write_json(root / ".mochi" / "compile.json", results)
@@ -193,18 +175,18 @@ def act_compile(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
             "cache_hits": sum(r["cached"] == "yes" for r in results.values())}
 
 
-def act_site(ctx: Ctx, names: list[str]) -> dict[str, Any] | TaskFailed:
-    root = Path(ctx["root"])
+def act_site(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx.root)
     wheels = [Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"]) for n in names]
     try:
-        install_site(wheels, ctx["interpreter"], tuple(ctx["python_version"]), root / "python_wrap" / SITE_DIR,
-                     Path(ctx["cache"]))
+        install_site(wheels, ctx.interpreter, ctx.python_version, root / "python_wrap" / SITE_DIR,
+                     Path(ctx.cache))
     except BridgeError as exc:
         return _failed(exc)
     return {"installed": len(wheels)}
 
 
-def act_capabilities(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+def act_capabilities(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
     try:
@@ -218,8 +200,8 @@ def act_capabilities(ctx: Ctx, pin: dict[str, Any]) -> dict[str, Any] | TaskFail
     return {"capabilities": caps}
 
 
-def act_check(ctx: Ctx) -> dict[str, Any] | TaskFailed:
-    from .check import check_project, format_drifts
+def act_check(ctx: Context) -> dict[str, Any] | TaskFailed:
+    from .lock.check import check_project, format_drifts
     try:
         drifts, checked = check_project(ctx)
     except BridgeError as exc:
@@ -230,9 +212,9 @@ def act_check(ctx: Ctx) -> dict[str, Any] | TaskFailed:
     return {"checked": checked}
 
 
-def lock_entries(ctx: Ctx) -> tuple[list[LockEntry], dict[str, Counter[str]]]:
+def lock_entries(ctx: Context) -> tuple[list[LockEntry], dict[str, Counter[str]]]:
     """The lock entries the stage outputs under `.mochi/` describe, and each direct dependency's skip reasons."""
-    root = Path(ctx["root"])
+    root = Path(ctx.root)
     entries = []
     reasons: dict[str, Counter[str]] = {}
     for pin in read_json(root / ".mochi" / "resolve.json")["pins"]:
@@ -253,11 +235,11 @@ def lock_entries(ctx: Ctx) -> tuple[list[LockEntry], dict[str, Counter[str]]]:
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
             stub_sha256=stubs.get("sha256", ""), stub_distribution=stubs.get("stub_dist", ""),
             capabilities=tuple(caps["capabilities"]),
-            capabilities_declared=tuple(ctx["capabilities_declared"] or ()),
+            capabilities_declared=tuple(ctx.capabilities_declared or ()),
             wrapper_sha256=codegen.get("wrapper-sha256", ""),
             extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
-                                                   tuple(ctx["python_version"]))),
+                                                   ctx.python_version)),
             translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
     return entries, reasons
 
@@ -267,17 +249,17 @@ _NOTABLE_SKIPS = {"IncompatibleAsyncRuntime": "async item(s) skipped: the packag
                   "ImportTimeNetwork": "module(s) without stubs: importing them reached for the network"}
 
 
-def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
-    root = Path(ctx["root"])
+def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
+    root = Path(ctx.root)
     entries, reasons = lock_entries(ctx)
     try:
         audit(ctx, entries)
-        pylock = render_pylock(entries, ctx["requires_python"])
+        pylock = render_pylock(entries, ctx.requires_python)
     except BridgeError as exc:
         return _failed(exc)
     # pylock first: a lock killed between the two writes leaves mochi.lock, the source of truth, as it was.
     atomic_write(root / "pylock.toml", pylock.encode())
-    atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx["requires_python"]).encode())
+    atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx.requires_python).encode())
     for e in entries:
         if e.direct:
             print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
@@ -285,7 +267,7 @@ def act_lock(ctx: Ctx) -> dict[str, Any] | TaskFailed:
                 if count := reasons[e.name][reason]:
                     print(f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
     union = sorted({c for e in entries for c in e.capabilities})
-    if ctx["capabilities_declared"] is None and union:
+    if ctx.capabilities_declared is None and union:
         print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "
               "[python.capabilities] in mochi.toml to enforce them")
     return {"packages": len(entries)}

@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import BridgeError
+
+if TYPE_CHECKING:
+    from .context import Context
 
 __all__ = ["entrypoint", "main"]
 
@@ -102,14 +105,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
         if args.command == "report":
             return _report(args.project, args.html)
         if args.command == "build":
-            from .program import build_program, mochi_module_name
+            from .codegen.program import build_program, mochi_module_name
             out = build_program(args.program, args.output)
             module = mochi_module_name(args.program)
             print(f"wrote {out / (module + '.mochi')} and {out / (module + '_externs.py')}")
             print(f"next: mochi build --target=python {out / (module + '.mochi')}")
             return 0
         if args.command == "add":
-            from .edit import add_dependency
+            from .resolve.edit import add_dependency
             line = add_dependency(args.project / "mochi.toml", args.requirement)
             print(f"mochi.toml: {line}")
             return 0
@@ -132,8 +135,8 @@ def _watchdog(seconds: float) -> None:
 
 
 def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), elevation: str = "ignore") -> int:
-    from .context import detect_context
-    from .stamp import read_unchanged
+    from .detect import detect_context
+    from .noop import read_unchanged
 
     started = time.monotonic()
     ran_after = time.time()
@@ -149,13 +152,14 @@ def _lock(project: Path, jobs: int, quiet: bool, release: tuple[str, ...] = (), 
     return _run_graph(ctx, jobs, quiet, started, ran_after)
 
 
-def _run_graph(ctx: Any, jobs: int, quiet: bool, started: float, ran_after: float) -> int:
+def _run_graph(ctx: Context, jobs: int, quiet: bool, started: float, ran_after: float) -> int:
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from .graph import doit_config, make_tasks
-    from .progress import ProgressReporter, summary
-    from .stamp import write_stamp
+    from .lock.summary import summary
+    from .noop import write_stamp
+    from .reporter import ProgressReporter
 
     config = {**doit_config(Path(ctx.root)), "reporter": "error-only" if quiet else ProgressReporter}
     loader = ModuleTaskLoader({**make_tasks(ctx), "DOIT_CONFIG": config})
@@ -173,8 +177,9 @@ def _run_graph(ctx: Any, jobs: int, quiet: bool, started: float, ran_after: floa
 
 
 def _graph(project: Path, output: Path | None) -> int:
-    from .graph import detect_context, make_tasks
-    from .taskgraph import write_graph
+    from .detect import detect_context
+    from .dot import write_graph
+    from .graph import make_tasks
 
     ctx = detect_context(project)
     for path in write_graph(make_tasks(ctx), output or Path(ctx.root) / ".mochi" / "graph.dot"):
@@ -197,10 +202,10 @@ def _update(project: Path, packages: list[str], allow: bool) -> int:
 
 
 def _check(project: Path) -> int:
-    from .check import check_project, format_drifts
-    from .graph import detect_context
+    from .detect import detect_context
+    from .lock.check import check_project, format_drifts
 
-    drifts, checked = check_project(detect_context(project, write_state=False).as_args())
+    drifts, checked = check_project(detect_context(project, write_state=False))
     if drifts:
         print(f"mochi.lock drifted ({len(drifts)} finding(s)):\n{format_drifts(drifts)}")
         print("hint: run `mochi-py lock` to bring the lock up to date, or restore what changed")
@@ -213,8 +218,8 @@ def _export(project: Path, output: Path | None) -> int:
     from packaging.pylock import is_valid_pylock_path
 
     from .cache import atomic_write
-    from .lockfile import read_lock, render_pylock
-    from .manifest import load_manifest
+    from .lock.lockfile import read_lock, render_pylock
+    from .resolve.manifest import load_manifest
 
     dest = output or project / "pylock.toml"
     if not is_valid_pylock_path(dest):
@@ -231,7 +236,7 @@ def _export(project: Path, output: Path | None) -> int:
 
 def _report(project: Path, dest: Path | None) -> int:
     from .cache import atomic_write
-    from .report import load_surfaces, render_html, render_text
+    from .lock.report import load_surfaces, render_html, render_text
 
     surfaces = load_surfaces(project)
     print(render_text(surfaces))

@@ -1,21 +1,29 @@
-"""The environment facts a lock is parameterised by, read once at the edge (no doit import here).
+"""The environment facts a lock is parameterised by, as frozen records (no doit, no stage imports).
 
-:func:`detect_context` reads the manifest, finds the target interpreter (through its memo), and
-settles the index and cache; every task receives the resulting :class:`Context` as plain data.
+They are detected once, at the edge (:func:`tasks.detect.detect_context`), and handed to every task
+as a :class:`Context`, which pickles, so doit's worker processes receive it as plain data.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from .cache import cache_root
-from .interp import abi_floor, detect_interpreter
-from .manifest import load_manifest, unsupported_settings
+__all__ = ["Context", "TargetPython"]
 
-__all__ = ["Context", "detect_context"]
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetPython:
+    executable: str
+    version: tuple[int, int, int]
+    implementation: str
+    gil_disabled: bool
+    env: dict[str, str]
+    """PEP 508 marker environment of the interpreter."""
+
+    @property
+    def version_str(self) -> str:
+        return ".".join(map(str, self.version))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,36 +56,10 @@ class Context:
     """`refuse` or `allow` a capability elevation against the existing lock (`update`); `ignore` otherwise."""
 
     def as_args(self) -> dict[str, Any]:
+        """The facts as plain JSON-able data (for doit's `config_changed` and the no-op stamp)."""
         return asdict(self)
 
-
-def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...] = (),
-                   elevation: str = "ignore") -> Context:
-    """Read the manifest and the environment once: the facts every task is parameterised by.
-
-    With *write_state* false nothing is written (the interpreter memo is read but not refreshed).
-    """
-    root = root.resolve()
-    manifest = load_manifest(root / "mochi.toml")
-    unsupported_settings(manifest)
-    py = manifest.python
-    target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json",
-                                write_memo=write_state)
-    searchable = [i.url for i in py.indexes if i.priority == "primary"] + [
-        i.url for i in py.indexes if i.priority == "supplemental"]
-    if searchable:
-        default_index = searchable[0]
-    else:
-        from .index import default_index_url  # urllib and friends: imported only when needed
-        default_index = default_index_url()
-    floor = abi_floor(py.requires_python, target)
-    build_key = hashlib.sha256(f"{target.executable}\0{floor}".encode()).hexdigest()[:12]
-    return Context(root=str(root), interpreter=target.executable, python_version=target.version,
-                   gil_disabled=target.gil_disabled, abi_floor=floor, requires_python=py.requires_python,
-                   marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
-                   cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
-                   strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
-                   stubgen_inspect=py.stubgen_inspect, stubgen_aggressive=py.stubgen_aggressive,
-                   capabilities_declared=py.capabilities,
-                   free_threaded=py.free_threaded, any_mode=py.any_mode, monomorphise=py.monomorphise,
-                   async_mode=py.async_mode, release=release, elevation=elevation)
+    @property
+    def target(self) -> TargetPython:
+        return TargetPython(executable=self.interpreter, version=self.python_version, implementation="cpython",
+                            gil_disabled=self.gil_disabled, env=self.marker_env)

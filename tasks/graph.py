@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,16 @@ from doit.dependency import FileChangedChecker
 from doit.tools import config_changed
 
 from . import __version__
-from .build import RUNTIME_FILES, runtime_dir
-from .codegen import module_name, py_ident
-from .context import Context, detect_context
+from .audit.capabilities import db_path
+from .build.compile import RUNTIME_FILES, runtime_dir
+from .build.site import MARKER, SITE_DIR
+from .codegen.render import module_name, py_ident
+from .context import Context
+from .detect import detect_context
 from .dispatch import run_action, wheel_present
-from .site import MARKER, SITE_DIR
-from .sources import find_mochi_files
+from .resolve.sources import find_mochi_files
 
-__all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks"]
+__all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks", "task_dicts"]
 
 
 class Blake3Checker(FileChangedChecker):  # type: ignore[misc]
@@ -69,7 +71,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     """Task creators for a doit loader (`ModuleTaskLoader(make_tasks(ctx))`)."""
     root = Path(ctx.root)
     state = root / ".mochi"
-    args = ctx.as_args()
+    args = ctx
     tool = {"tool": __version__}
 
     def pins() -> list[dict[str, Any]]:
@@ -151,7 +153,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
 
     def capabilities_tasks() -> Iterator[dict[str, Any]]:
         """Audit what each pinned wheel's code can do (static scan + capabilities/db.toml)."""
-        db = str(Path(__file__).resolve().parent.parent / "capabilities" / "db.toml")
+        db = str(db_path())
         for pin in pins():
             d = deps_dir(pin["name"])
             yield {"basename": "capabilities", "name": pin["name"],
@@ -202,8 +204,23 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     return {"task_resolve": task_resolve, "task_chains": task_chains, "task_check": _check_creator(args)}
 
 
-def _check_creator(args: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+def _check_creator(args: Context) -> Callable[[], dict[str, Any]]:
     def task_check() -> dict[str, Any]:
         """Verify that mochi.lock still matches reality (exit 1 on drift); writes nothing."""
         return {"actions": [(run_action, ["act_check", args])], "uptodate": [False], "verbosity": 2}
     return task_check
+
+
+def task_dicts(creators: dict[str, Callable[..., Any]]) -> list[dict[str, Any]]:
+    """Every task dict the creators yield, named `basename[:name]` (group-only entries left out)."""
+    out = []
+    for key, creator in sorted(creators.items()):
+        produced = creator()
+        items: Iterable[dict[str, Any]] = [produced] if isinstance(produced, dict) else produced
+        for item in items:
+            base = item.get("basename", key.removeprefix("task_"))
+            if "name" in item and item["name"] is None:
+                continue
+            full = f"{base}:{item['name']}" if item.get("name") else base
+            out.append({**item, "full_name": full})
+    return out

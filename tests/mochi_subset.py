@@ -14,7 +14,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from tasks.surface import MOCHI_BUILTINS, MOCHI_KEYWORDS
+from tasks.surface.model import MOCHI_BUILTINS, MOCHI_KEYWORDS
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECL = re.compile(r"^extern python fun ([^(]*)\((.*)$")

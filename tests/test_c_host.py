@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from helpers import REPO
 
-from tasks.build import RUNTIME_SOURCES
+from tasks.build.compile import RUNTIME_SOURCES
 
 SANITIZE = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"]
 

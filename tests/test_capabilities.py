@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers import build_wheel, fixture_index, run_cli, write_project
 
-from tasks.capabilities import apply_db, load_db, parse_db, scan_wheel
+from tasks.audit.capabilities import apply_db, load_db, parse_db, scan_wheel
 from tasks.errors import ManifestError
 
 CASES = {
@@ -147,14 +147,14 @@ def test_free_threaded_gate(tmp_path: Path) -> None:
 
 
 def test_the_scan_lists_imports_however_deeply_nested(tmp_path: Path) -> None:
-    from tasks.capabilities import scan_wheel_imports
+    from tasks.audit.capabilities import scan_wheel_imports
     wheel = build_wheel(tmp_path, "nested", "1.0", {
         "nested/__init__.py": b"import json\n\nasync def f() -> None:\n    import trio.lowlevel\n"})
     assert scan_wheel_imports(wheel) == ([], {"json", "trio"})
 
 
 def test_trio_alone_is_incompatible_but_next_to_anyio_or_sniffio_it_is_not() -> None:
-    from tasks.capabilities import needs_trio
+    from tasks.audit.capabilities import needs_trio
     assert needs_trio({"trio", "os"})
     assert not needs_trio({"trio", "anyio"})  # anyio-based code picks the running loop (R12)
     assert not needs_trio({"trio", "sniffio"})

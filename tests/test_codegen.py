@@ -15,9 +15,10 @@ import pytest
 from helpers import PACKAGES
 from mochi_subset import check_shim, check_type
 
-from tasks.build import WrapperJob, render_cmakelists
-from tasks.codegen import module_name, py_ident, render_all
-from tasks.surface import SurfaceOptions, build_surface
+from tasks.build.compile import WrapperJob, render_cmakelists
+from tasks.codegen.render import module_name, py_ident, render_all
+from tasks.surface.items import build_surface
+from tasks.surface.model import SurfaceOptions
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("MOCHI_UPDATE_GOLDEN") == "1"
@@ -98,7 +99,7 @@ def test_subset_checker_accepts_the_allowed_type_forms() -> None:
 
 
 def test_lock_dependencies_keep_only_what_applies_to_the_target() -> None:
-    from tasks.lockfile import active_requirements
+    from tasks.lock.lockfile import active_requirements
     reqs = ["a>=1", 'b; extra == "tests"', 'c; python_version < "3.10"', 'd; python_version >= "3.11"']
     assert active_requirements(reqs, [], (3, 11, 7)) == ["a>=1", 'd; python_version >= "3.11"']
     assert active_requirements(reqs, ["tests"], (3, 9, 1)) == ["a>=1", 'b; extra == "tests"',
@@ -118,14 +119,14 @@ def test_skip_report_suggestions_are_valid_mochi() -> None:
     ("Sb", "set<bool>"), ("Y", "list<int>"), ("TH12;", "list<value>"),
 ])
 def test_descriptors_render_in_mochi(desc: str, mochi: str) -> None:
-    from tasks.typedesc import mochi_type, validate
+    from tasks.surface.typedesc import mochi_type, validate
     validate(desc)
     assert mochi_type(desc) == mochi
 
 
 @pytest.mark.parametrize("desc", ["", "L", "Q", "ii", "H3", "H;", "Oz"])
 def test_malformed_descriptors_are_refused(desc: str) -> None:
-    from tasks.typedesc import validate
+    from tasks.surface.typedesc import validate
     with pytest.raises(ValueError, match="descriptor"):
         validate(desc)
 

@@ -14,12 +14,12 @@ from blake3 import blake3
 from helpers import FixtureIndex, build_wheel, run_cli
 from packaging import tags
 
-from tasks import wheel as wheel_mod
 from tasks.cache import digest_file, store_stream, wheel_path
 from tasks.errors import FetchError, HashMismatch, UnsafeArchive
-from tasks.index import IndexFile, _parse_html, fetch_project, select_wheel
-from tasks.stubs import extract_stubs
-from tasks.wheel import read_metadata
+from tasks.fetch import wheel as wheel_mod
+from tasks.fetch.index import IndexFile, _parse_html, fetch_project, select_wheel
+from tasks.fetch.wheel import read_metadata
+from tasks.stubs.ladder import extract_stubs
 
 
 def _file(name: str) -> IndexFile:
@@ -145,7 +145,7 @@ def test_advertised_metadata_must_match_the_wheel(tmp_path: Path, wheel_dir: Pat
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers import fixture_index
 
-    from tasks.fetch import fetch_from_index
+    from tasks.fetch.download import fetch_from_index
     idx = fixture_index(sorted(wheel_dir.glob("liarfix-1.0-*.whl")))
     monkeypatch.setattr(FixtureIndex, "metadata", lambda self, f: b"Metadata-Version: 2.1\nName: other\n")
     accepted = list(tags.sys_tags())

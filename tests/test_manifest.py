@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 
 from tasks.errors import ManifestError
-from tasks.manifest import parse_manifest, translate_constraint, unsupported_settings
+from tasks.resolve.manifest import parse_manifest, translate_constraint, unsupported_settings
 
 P = Path("mochi.toml")
 
@@ -169,7 +169,7 @@ def test_bad_manifest_exits_2_and_changes_nothing(locked: dict[str, Any], copy_p
 
 def test_imports_must_agree_with_the_manifest(tmp_path: Path) -> None:
     from tasks.errors import SourceError
-    from tasks.sources import check_imports, parse_imports
+    from tasks.resolve.sources import check_imports, parse_imports
     m = parse_manifest('[python-dependencies]\nhttpx = { version = ">=0.27", extras = ["http2"] }\n', P)
     ok = parse_imports('import python "httpx[http2]@>=0.27" as h\n', Path("a.mochi"))
     check_imports(ok, m, {"httpx": "0.27.2"})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from helpers import run_cli
 
-from tasks.progress import ProgressReporter
+from tasks.reporter import ProgressReporter
 
 
 class _Out(io.StringIO):

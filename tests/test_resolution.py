@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import PACKAGES, FixtureIndex, build_wheel, fixture_index, run_cli
 
-from tasks.resolve import find_cycle
+from tasks.resolve.resolver import find_cycle
 
 
 @pytest.fixture
@@ -218,7 +218,7 @@ def test_yanked_files_need_an_exact_pin(tmp_path: Path, base_index: FixtureIndex
 
 def test_server_errors_are_retried_then_reported(tmp_path: Path, base_index: FixtureIndex) -> None:
     from tasks.errors import FetchError
-    from tasks.index import fetch_project
+    from tasks.fetch.index import fetch_project
     base_index.failures["/simple/liarfix/"] = 503
     with pytest.raises(FetchError, match=r"HTTP 503 .*after 3 attempts"):
         fetch_project(base_index.url, "liarfix")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import PACKAGES, REPO
 
-from tasks.build import find_tool
+from tasks.build.compile import find_tool
 
 
 def test_runtime_builds_with_werror_and_runs(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@
  * turns each descriptor into a callable module attribute that checks its arguments, calls the
  * Python function, and checks and copies the return value (R3).
  *
- * Type descriptors are prefix strings shared with tasks/typedesc.py:
+ * Type descriptors are prefix strings shared with tasks/surface/typedesc.py:
  *   i int, f float, b bool, s str, n None (returns only), V any object (a Mochi `value`), O<x> x | None,
  *   L<x> list, T<x> any iterable Python returns (materialised), A<x> an async iterable Python returns
  *   (materialised on the event loop), D<x> dict[str, x], K<x> dict[int, x], S<x> set,

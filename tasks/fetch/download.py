@@ -1,0 +1,156 @@
+"""Fetch stage: put a pinned package's wheel in the cache, verified.
+
+Index pins: the wheel is chosen on the index (PEP 691, tags, yanked files refused unless pinned
+with `==`) and its bytes must hash to what the index published, and to the PEP 658 metadata digest
+when one is advertised. Path and git pins: the wheel is built from the source with `uv build`
+(git checkouts through the `git` command, at the locked commit). Either way the cache entry is
+written atomically under its BLAKE3, and a cached blob is re-hashed before it is trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from packaging import tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from ..cache import Digests, atomic_write, digest_file, file_lock, store_stream, wheel_path
+from ..errors import FetchError, HashMismatch
+from ..resolve.resolver import find_uv
+from ..run import run
+from .index import IndexFile, fetch_project, open_url, select_wheel
+from .wheel import open_wheel, read_member, read_metadata, safe_members
+
+__all__ = ["FetchedWheel", "build_from_source", "fetch_from_index"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchedWheel:
+    name: str
+    version: str
+    filename: str
+    url: str
+    """Where the wheel came from: its index URL, or empty for a wheel built from source."""
+    index: str
+    size: int
+    sha256: str
+    blake3: str
+    simple_sha256: str
+    """The SHA-256 the index published for the file (empty for a wheel built from source)."""
+    requires_dist: list[str]
+    path: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list[tags.Tag], python_version: str,
+                     cache: Path, allow_yanked: bool = False, expected_sha256: str = "") -> FetchedWheel:
+    """Download (or find in the cache) the best wheel of *name* == *version* from the first index that has it.
+
+    *expected_sha256* is the digest a lock already recorded: the index must still serve exactly it.
+
+    :raises HashMismatch: the bytes differ from the index's (or the lock's) SHA-256; nothing is cached.
+    """
+    chosen: IndexFile | None = None
+    index_url = ""
+    errors = []
+    for url in indexes:
+        try:
+            files = fetch_project(url, name)
+        except FetchError as exc:
+            errors.append(exc.message)
+            continue
+        chosen = select_wheel(files, name, version, accepted, python_version, allow_yanked=allow_yanked)
+        index_url = url
+        break
+    if chosen is None:
+        raise FetchError(f"no index offers {name}: {'; '.join(errors)}", "check [python].indexes in mochi.toml")
+    if expected_sha256 and chosen.sha256 != expected_sha256:
+        raise HashMismatch(f"{chosen.filename}: mochi.lock records sha256 {expected_sha256} but the index now "
+                           f"publishes {chosen.sha256}", "the file changed on the index; run `mochi-py update "
+                           f"{name}` only if you trust the new bytes")
+    with file_lock(cache / "locks" / f"{chosen.sha256}.lock"):
+        digests = _cached(cache, chosen.filename, chosen.sha256)
+        if digests is None:
+            stream, _, _ = open_url(chosen.url)
+            with stream:
+                _, digests = store_stream(cache, chosen.filename, stream, chosen.sha256)
+            atomic_write(cache / "by-sha256" / chosen.sha256, f"{digests.blake3}\n".encode())
+        path = wheel_path(cache, digests.blake3, chosen.filename)
+    if chosen.metadata_sha256:
+        _check_metadata(path, chosen.metadata_sha256)
+    meta = read_metadata(path)
+    return FetchedWheel(name=name, version=version, filename=chosen.filename, url=chosen.url, index=index_url,
+                        size=digests.size, sha256=digests.sha256, blake3=digests.blake3,
+                        simple_sha256=chosen.sha256, requires_dist=sorted(str(r) for r in meta.requires_dist or []),
+                        path=str(path))
+
+
+def _check_metadata(wheel: Path, expected: str) -> None:
+    """PEP 658: the metadata the index advertised must be the metadata inside the wheel."""
+    with open_wheel(wheel) as zf:
+        members = [m for m in safe_members(zf, wheel) if m.filename.endswith(".dist-info/METADATA")
+                   and m.filename.count("/") == 1]
+        actual = hashlib.sha256(read_member(zf, members[0], wheel)).hexdigest() if members else ""
+    if actual != expected:
+        raise HashMismatch(f"{wheel.name}: its METADATA hashes to {actual or 'nothing'}, but the index advertised "
+                           f"{expected} (PEP 658)", "the index serves inconsistent files; do not use it")
+
+
+def _cached(cache: Path, filename: str, sha256: str) -> Digests | None:
+    """The digests of a cached copy whose bytes still hash to *sha256*; a corrupt copy is dropped."""
+    ref = cache / "by-sha256" / sha256
+    if not ref.is_file():
+        return None
+    b3 = ref.read_text().strip()
+    try:
+        path = wheel_path(cache, b3, filename)
+    except Exception:
+        return None
+    if not path.is_file():
+        return None
+    digests = digest_file(path)
+    if digests.sha256 != sha256 or digests.blake3 != b3:
+        path.unlink()  # verified on use: a blob that changed on disk is never used, it is fetched again
+        return None
+    return digests
+
+
+def build_from_source(name: str, version: str, kind: str, location: str, commit: str, interpreter: str,
+                      index_url: str, cache: Path) -> FetchedWheel:
+    """Build the wheel of a path or git pin and cache it under its BLAKE3."""
+    with tempfile.TemporaryDirectory(prefix="mochi-build-") as tmp:
+        src = Path(location)
+        if kind == "git":
+            src = Path(tmp) / "checkout"
+            hint = "check the git URL and that the commit exists"
+            run(["git", "clone", "--quiet", "--no-checkout", location, str(src)], hint=hint, timeout=600)
+            run(["git", "-C", str(src), "checkout", "--quiet", commit], hint=hint)
+        if src.is_file() and src.suffix == ".whl":
+            built = src
+        else:
+            out = Path(tmp) / "dist"
+            run([find_uv(), "build", "--wheel", "--out-dir", str(out), "--python", interpreter, "--no-config",
+                 "--no-python-downloads", "--default-index", index_url, "--cache-dir", str(cache / "uv"), "--quiet",
+                 str(src)], hint=f"the {kind} source of {name} did not build a wheel", timeout=900)
+            wheels = sorted(out.glob("*.whl"))
+            if len(wheels) != 1:
+                raise FetchError(f"building {name} from {location} produced {len(wheels)} wheels")
+            built = wheels[0]
+        wname, wver, _, _ = parse_wheel_filename(built.name)
+        if wname != canonicalize_name(name) or wver != Version(version):
+            raise FetchError(f"the {kind} source {location} built {built.name}, not {name} {version}",
+                             "run `mochi-py lock` again so the lock follows the source")
+        sha = hashlib.sha256(built.read_bytes()).hexdigest()
+        with built.open("rb") as stream:
+            path, digests = store_stream(cache, built.name, stream, sha)
+    meta = read_metadata(path)
+    return FetchedWheel(name=name, version=version, filename=path.name, url="", index="", size=digests.size,
+                        sha256=digests.sha256, blake3=digests.blake3, simple_sha256="",
+                        requires_dist=sorted(str(r) for r in meta.requires_dist or []), path=str(path))
+

@@ -1,0 +1,144 @@
+"""`check`: prove `mochi.lock` still matches reality, writing nothing.
+
+For every locked package it recomputes, from the cached wheel (re-downloaded or rebuilt into a
+scratch directory when the cache lost it), `wheel-blake3` and `wheel-sha256`; asks the index again
+for `pypi-simple-sha256`; re-extracts the stubs for `stub-provenance` and `stub-sha256`; and
+regenerates the wrapper sources for `wrapper-sha256`. It also checks that the lock covers the
+manifest as written and that `pylock.toml` is the one the lock renders. The result is a list of
+per-package, per-field drifts; an empty list means the lock holds.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
+from ..cache import digest_file, wheel_path
+from ..codegen.render import render_all
+from ..context import Context
+from ..errors import BridgeError
+from ..fetch.download import build_from_source
+from ..fetch.index import fetch_project, open_url
+from ..resolve.manifest import load_manifest
+from ..stubs.ladder import stub_ladder, stub_source
+from ..surface.items import build_surface
+from ..surface.model import surface_options
+from .lockfile import LockEntry, read_lock, render_pylock
+
+__all__ = ["Drift", "check_project", "format_drifts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    package: str
+    field: str
+    locked: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.package}: {self.field}: locked {self.locked or '(none)'}, actual {self.actual or '(none)'}"
+
+
+def format_drifts(drifts: list[Drift]) -> str:
+    return "\n".join(str(d) for d in drifts)
+
+
+def check_project(ctx: Context) -> tuple[list[Drift], int]:
+    """(drifts, packages checked) for the project *ctx* describes."""
+    root = Path(ctx.root)
+    if not (root / "mochi.lock").is_file():
+        raise BridgeError(f"{root / 'mochi.lock'} does not exist", "run `mochi-py lock` first")
+    entries = read_lock(root / "mochi.lock")
+    drifts: list[Drift] = []
+    manifest = load_manifest(root / "mochi.toml")
+    locked = {e.name: e for e in entries}
+    for dep in manifest.dependencies:
+        entry = locked.get(dep.name)
+        if entry is None or not entry.direct:
+            drifts.append(Drift(dep.name, "requested", "", dep.fingerprint))
+        elif entry.requested != dep.fingerprint:
+            drifts.append(Drift(dep.name, "requested", entry.requested, dep.fingerprint))
+    wanted = {d.name for d in manifest.dependencies}
+    drifts += [Drift(e.name, "requested", e.requested, "") for e in entries if e.direct and e.name not in wanted]
+    with tempfile.TemporaryDirectory(prefix="mochi-check-") as tmp:
+        for entry in entries:
+            drifts += _check_entry(entry, ctx, Path(tmp) / entry.name)
+    pylock = root / "pylock.toml"
+    expected = render_pylock(entries, ctx.requires_python)
+    actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
+    if actual != expected:
+        drifts.append(Drift("pylock.toml", "content", "rendered from mochi.lock",
+                            "missing" if not actual else "differs"))
+    return drifts, len(entries)
+
+
+def _compare(drifts: list[Drift], entry: LockEntry, field: str, locked: str, actual: str) -> None:
+    if locked != actual:
+        drifts.append(Drift(entry.name, field, locked, actual))
+
+
+def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
+    """The locked wheel: the cached blob, or a fresh download or build in *scratch* (the cache is not written)."""
+    cache = Path(ctx.cache)
+    try:
+        cached = wheel_path(cache, entry.wheel_blake3, entry.wheel_filename)
+    except BridgeError:
+        cached = None
+    if cached is not None and cached.is_file():
+        return cached
+    scratch.mkdir(parents=True, exist_ok=True)
+    if entry.source_kind == "index":
+        stream, _, _ = open_url(entry.wheel_url)
+        out = scratch / entry.wheel_filename
+        with stream, out.open("wb") as fh:
+            while chunk := stream.read(1 << 20):
+                fh.write(chunk)
+        return out
+    location = str((Path(ctx.root) / entry.source_location).resolve()) if entry.source_kind == "path" else (
+        entry.source_location)
+    built = build_from_source(entry.name, entry.version, entry.source_kind, location, entry.commit,
+                              ctx.interpreter, ctx.default_index, scratch / "cache")
+    return Path(built.path)
+
+
+def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
+    drifts: list[Drift] = []
+    try:
+        wheel = _wheel_copy(entry, ctx, scratch)
+    except BridgeError as exc:
+        return [Drift(entry.name, "wheel", entry.wheel_filename, f"unavailable: {exc.message}")]
+    digests = digest_file(wheel)
+    _compare(drifts, entry, "wheel-blake3", entry.wheel_blake3, digests.blake3)
+    _compare(drifts, entry, "wheel-sha256", entry.wheel_sha256, digests.sha256)
+    wheel_ok = not drifts
+    if wheel_ok:
+        findings, imports = scan_wheel_imports(wheel)
+        caps, _ = apply_db(entry.name, entry.version, findings, load_db())
+        _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
+    if entry.source_kind == "index":
+        try:
+            listed = {f.filename: f.sha256 for f in fetch_project(entry.source_location, entry.name)}
+            simple = listed.get(entry.wheel_filename, "")
+        except BridgeError as exc:
+            simple = f"unavailable: {exc.message}"
+        _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
+    if not entry.direct or not wheel_ok:
+        return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
+    try:
+        stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
+                            ctx.stubgen_fallback, ctx.stubgen_inspect, entry.stub_distribution,
+                            ctx.stubgen_aggressive)
+    except BridgeError as exc:
+        return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, f"unavailable: {exc.message}")]
+    _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
+    _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
+    try:
+        surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
+                                surface_options(ctx, needs_trio(imports)), stubs.problems)
+    except BridgeError as exc:
+        return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, f"unavailable: {exc.message}")]
+    files = render_all(surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode)
+    _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
+    return drifts

@@ -1,0 +1,69 @@
+"""A no-op lock without loading the task graph: the stat of every file the graph reads or writes.
+
+After a successful lock the CLI records the context and the (mtime, size) of every `file_dep` and
+`target` of every task, of each cached wheel, and the list of `.mochi` sources. When the next lock
+finds all of that unchanged, every task would be up to date, so doit is not even imported
+(DESIGN §10: a no-op lock within twice a warm resolver run). Anything different, missing or
+unreadable falls through to the full graph, which then decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cache import atomic_write
+from .context import Context
+from .resolve.sources import find_mochi_files
+
+__all__ = ["STAMP", "read_unchanged", "write_stamp"]
+
+STAMP = Path(".mochi") / "noop.json"
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+def _state(ctx: Context) -> dict[str, Any]:
+    root = Path(ctx.root)
+    return {"version": __version__, "ctx": json.loads(json.dumps(ctx.as_args())),
+            "sources": [str(p) for p in find_mochi_files(root)]}
+
+
+def write_stamp(ctx: Context, creators: dict[str, Callable[..., Any]]) -> None:
+    from .graph import task_dicts
+    tasks = task_dicts(creators)
+    files = {str(f) for t in tasks for f in (*t.get("file_dep", []), *t.get("targets", []))}
+    for path in list(files):
+        if path.endswith("fetch.json"):
+            try:
+                files.add(json.loads(Path(path).read_text(encoding="utf-8"))["path"])
+            except (OSError, ValueError, KeyError):
+                return  # an unreadable fetch record: no stamp, the next lock takes the full path
+    files.add(str(Path(ctx.root) / ".mochi" / "doit.sqlite3"))
+    atomic_write(Path(ctx.root) / STAMP, json.dumps({
+        **_state(ctx), "tasks": sorted(t["full_name"] for t in tasks if t["full_name"] != "check"),
+        "files": {f: _stat(f) for f in sorted(files)}}).encode())
+
+
+def read_unchanged(ctx: Context) -> list[str] | None:
+    """The task names of the last lock when nothing it depends on changed since, else None."""
+    try:
+        data = json.loads((Path(ctx.root) / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    state = _state(ctx)
+    if any(data.get(k) != v for k, v in state.items()):
+        return None
+    files = data.get("files", {})
+    if not files or any(stat is None or _stat(path) != stat for path, stat in files.items()):
+        return None
+    return list(data.get("tasks", []))

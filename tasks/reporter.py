@@ -1,0 +1,67 @@
+"""The doit reporter: progress a person can follow on long locks.
+
+On a terminal the reporter prints one line per task as it starts and finishes: a counter, the stage,
+the package and version, and for downloads the bytes; colours unless `NO_COLOR` is set. Elsewhere
+(pipes, CI logs) it prints doit's plain `.  task` / `-- task` lines, which scripts can parse. The
+class is importable at module level so doit can hand it to worker processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from doit.reporter import ConsoleReporter
+
+from .console import STAGES, paint, use_color
+
+__all__ = ["ProgressReporter"]
+
+
+class ProgressReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no type hints
+    desc = "mochi-pybridge progress"
+
+    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+        super().__init__(outstream, options)
+        self.tty = bool(getattr(outstream, "isatty", lambda: False)())
+        self.color = use_color(outstream)
+        self.done = 0
+        self.cached = 0
+
+    def _paint(self, code: str, text: str) -> str:
+        return paint(code, text, self.color)
+
+    @staticmethod
+    def _describe(task: Any) -> tuple[str, str]:
+        stage, _, name = str(task.name).partition(":")
+        return STAGES.get(stage, stage), name
+
+    def execute_task(self, task: Any) -> None:
+        if not task.actions or task.name.startswith("_"):
+            return
+        if not self.tty:
+            super().execute_task(task)
+            return
+        stage, name = self._describe(task)
+        self.write(f"{self._paint('36', f'[{self.done + 1:>3}]')} {stage:<14} {name}\n")
+
+    def add_success(self, task: Any) -> None:
+        if not task.actions or task.name.startswith("_"):
+            return
+        self.done += 1
+        values = getattr(task, "values", None) or {}
+        if self.tty and "bytes" in values:
+            stage, name = self._describe(task)
+            self.write(f"      {self._paint('32', 'done')} {stage:<9} {name} ({values['bytes']:,} bytes, "
+                       f"{values.get('filename', '')})\n")
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.name.startswith("_"):
+            return
+        self.cached += 1
+        if not self.tty:
+            super().skip_uptodate(task)
+
+    def complete_run(self) -> None:
+        if self.tty and self.cached:
+            self.write(self._paint("2", f"      {self.cached} task(s) up to date\n"))
+        super().complete_run()
