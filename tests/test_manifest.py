@@ -139,14 +139,12 @@ def test_sources_markers_and_every_python_key(tmp_path: Path) -> None:
     assert parse_manifest('[python]\nrequire-attestations = true\n', P).python.require_attestations == ("*",)
 
 
-@pytest.mark.parametrize(("setting", "what"), [
-    ("require-attestations = true", "PEP 740 attestation checks"),
-])
-def test_settings_not_built_yet_are_refused_at_their_line(setting: str, what: str) -> None:
-    m = parse_manifest(f'[python]\nrequires-python = ">=3.11"\n{setting}\n', P)
-    with pytest.raises(ManifestError, match=f"mochi.toml:3:[0-9]+: {what}") as info:
-        unsupported_settings(m)
-    assert "not supported by this version yet" in str(info.value)
+def test_require_attestations_is_accepted_now_that_it_is_built() -> None:
+    m = parse_manifest('[python]\nrequires-python = ">=3.11"\nrequire-attestations = true\n'
+                       'trusted-publishers = { a = "google:ci@example.iam.gserviceaccount.com" }\n', P)
+    unsupported_settings(m)  # no longer refused at its line
+    assert m.python.require_attestations == ("*",)
+    assert m.python.trusted_publishers == (("a", "google:ci@example.iam.gserviceaccount.com"),)
 
 
 def test_unknown_key_suggests_the_closest() -> None:

@@ -20,6 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ..errors import Location, ManifestError
+from .publishers import PUBLISHER_FORMS, parse_publisher
 
 __all__ = [
     "DEFAULT_REQUIRES_PYTHON",
@@ -36,7 +37,8 @@ __all__ = [
 DEFAULT_REQUIRES_PYTHON = ">=3.12"
 _PRIORITIES = ("primary", "supplemental", "explicit")
 _PYTHON_KEYS = ("requires-python", "interpreter", "indexes", "strict-return-types", "async-mode", "runtime",
-                "stubgen", "free-threaded", "require-attestations", "monomorphise", "any", "capabilities")
+                "stubgen", "free-threaded", "require-attestations", "trusted-publishers", "monomorphise", "any",
+                "capabilities")
 _CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
 _STUBGEN_KEYS = ("fallback", "aggressive", "inspect-mode")
 _DEP_KEYS = ("version", "extras", "markers", "index", "path", "git", "branch", "rev", "tag", "editable")
@@ -102,6 +104,8 @@ class PythonSettings:
     free_threaded: bool = False
     require_attestations: tuple[str, ...] = ()
     """Distributions that must carry verified PEP 740 attestations (`*` for all)."""
+    trusted_publishers: tuple[tuple[str, str], ...] = ()
+    """(distribution, publisher) pairs of `[python].trusted-publishers`, the publisher in canonical form."""
     monomorphise: tuple[tuple[str, str], ...] = ()
     any_mode: str = "refuse"
     capabilities: tuple[str, ...] | None = None
@@ -330,8 +334,35 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
                           strict_return_types=bools["strict-return-types"], async_mode=async_mode,
                           stubgen_fallback=fallback, stubgen_aggressive=aggressive, stubgen_inspect=inspect,
                           free_threaded=bools["free-threaded"], require_attestations=attestations,
+                          trusted_publishers=_trusted_publishers(table, loc),
                           monomorphise=_monomorphise(table, where), any_mode=str(any_mode),
                           capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())))
+
+
+def _trusted_publishers(table: Mapping[str, object], loc: _Locator) -> tuple[tuple[str, str], ...]:
+    raw = table.get("trusted-publishers", {})
+    forms = " | ".join(PUBLISHER_FORMS)
+    if not isinstance(raw, Mapping):
+        raise ManifestError(loc.value("python", "trusted-publishers"), "'trusted-publishers' must be a table of "
+                            "distribution = publisher", f'write trusted-publishers = {{ name = {PUBLISHER_FORMS[0]} }}')
+    out: dict[str, str] = {}
+    for name, text in raw.items():
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+            raise ManifestError(loc.inner("python", "trusted-publishers", name, at_key=True),
+                                f"{name!r} is not a valid distribution name", "use the name the package index lists")
+        where = loc.inner("python", "trusted-publishers", name)
+        if not isinstance(text, str):
+            raise ManifestError(where, f"the trusted publisher of {name!r} must be a string", f"write one of {forms}")
+        try:
+            spec = parse_publisher(text)
+        except ValueError as exc:
+            raise ManifestError(where, f"invalid trusted publisher for {name!r}: {exc}", f"write one of {forms}"
+                                ) from None
+        if canonicalize_name(name) in out:
+            raise ManifestError(where, f"{name!r} names a distribution listed twice in 'trusted-publishers'",
+                                "keep one entry per distribution")
+        out[canonicalize_name(name)] = str(spec)
+    return tuple(sorted(out.items()))
 
 
 def _async_mode(table: Mapping[str, object], where: dict[str, Location]) -> str:
@@ -441,19 +472,21 @@ def _parse_indexes(table: Mapping[str, object], where: dict[str, Location]) -> t
     return tuple(out)
 
 
+# (key, what it asks for) of valid settings whose behaviour is not built yet: none at the moment.
+_NOT_BUILT: tuple[tuple[str, str], ...] = ()
+
+
 def unsupported_settings(manifest: Manifest) -> None:
     """Refuse valid settings whose behaviour this version does not have yet, rather than ignore them.
 
     :raises ManifestError: at the setting, naming what to do instead.
     """
     py = manifest.python
-    here = Location(manifest.path, 1, 1)
-    for key, active, what in (
-        ("require-attestations", bool(py.require_attestations), "PEP 740 attestation checks"),
-    ):
-        if active:
-            raise ManifestError(py.location(key, here), f"{what} ([python].{key}) are not supported by this "
-                                "version yet", "remove the setting to use the default")
+    written = dict(py.where)
+    for key, what in _NOT_BUILT:
+        if key in written:
+            raise ManifestError(written[key], f"{what} ([python].{key}) are not supported by this version yet",
+                                "remove the setting to use the default")
 
 
 def _suggest(key: str, choices: tuple[str, ...]) -> str:
