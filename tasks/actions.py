@@ -20,8 +20,10 @@ from .build.site import SITE_DIR, install_site
 from .cache import atomic_write
 from .codegen.render import module_name, py_ident, render_all
 from .context import Context
-from .errors import BridgeError
+from .errors import AttestationFailed, BridgeError
+from .fetch.attest import AttestedFile
 from .fetch.download import build_from_source, fetch_from_index
+from .lock.attestations import lock_notes
 from .lock.gates import audit
 from .lock.lockfile import (
     LockEntry,
@@ -106,13 +108,19 @@ def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:
 
 def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     target = ctx.target
+    required, trusted = ctx.attestation_policy(pin["name"])
     try:
         if pin["source"] == "index":
             indexes = [pin["location"]] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
                                        Path(ctx.cache), allow_yanked=pin["allow_yanked"],
-                                       expected_sha256=pin["locked_sha256"])
+                                       expected_sha256=pin["locked_sha256"], attestations_required=required,
+                                       trusted_publisher=trusted)
         else:
+            if pin["name"] in ctx.require_attestations:  # named explicitly; `true` means every index package
+                raise AttestationFailed(f"{pin['name']}: [python].require-attestations names it, but it comes from "
+                                        f"a {pin['source']} source, which has no index provenance to verify",
+                                        "take it out of require-attestations: you build it from a source you chose")
             fetched = build_from_source(pin["name"], pin["version"], pin["source"], pin["location"], pin["commit"],
                                         ctx.interpreter, ctx.default_index, Path(ctx.cache))
     except BridgeError as exc:
@@ -240,7 +248,8 @@ def lock_entries(ctx: Context) -> tuple[list[LockEntry], dict[str, Counter[str]]
             extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
                                                    ctx.python_version)),
-            translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", []))))
+            translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", [])),
+            attestations=tuple(AttestedFile(**a) for a in fetched.get("attestations", []))))
     return entries, reasons
 
 
@@ -266,6 +275,8 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
             for reason, what in _NOTABLE_SKIPS.items():
                 if count := reasons[e.name][reason]:
                     print(f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
+    for line in lock_notes(entries, ctx):
+        print(line)
     union = sorted({c for e in entries for c in e.capabilities})
     if ctx.capabilities_declared is None and union:
         print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "

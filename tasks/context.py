@@ -54,6 +54,15 @@ class Context:
     """Packages whose sticky pins `update` releases (`*` for all)."""
     elevation: str = "ignore"
     """`refuse` or `allow` a capability elevation against the existing lock (`update`); `ignore` otherwise."""
+    require_attestations: tuple[str, ...] = ()
+    """`[python].require-attestations`: distributions whose wheel must carry verified PEP 740 provenance (`*`: all)."""
+    trusted_publishers: tuple[tuple[str, str], ...] = ()
+    """`[python].trusted-publishers` as (distribution, publisher) pairs."""
+
+    def attestation_policy(self, name: str) -> tuple[bool, str]:
+        """(required, trusted publisher or "") for distribution *name*."""
+        required = "*" in self.require_attestations or name in self.require_attestations
+        return required, dict(self.trusted_publishers).get(name, "")
 
     def as_args(self) -> dict[str, Any]:
         """The facts as plain JSON-able data (for doit's `config_changed` and the no-op stamp)."""

@@ -46,4 +46,5 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
                    stubgen_inspect=py.stubgen_inspect, stubgen_aggressive=py.stubgen_aggressive,
                    capabilities_declared=py.capabilities,
                    free_threaded=py.free_threaded, any_mode=py.any_mode, monomorphise=py.monomorphise,
-                   async_mode=py.async_mode, release=release, elevation=elevation)
+                   async_mode=py.async_mode, release=release, elevation=elevation,
+                   require_attestations=py.require_attestations, trusted_publishers=py.trusted_publishers)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "AttestationFailed",
     "BridgeError",
     "CheckFailed",
     "FetchError",
@@ -80,6 +81,10 @@ class FetchError(BridgeError):
 
 class HashMismatch(FetchError):
     """Downloaded bytes do not match the digest the index or the lock promised."""
+
+
+class AttestationFailed(FetchError):
+    """A file's PEP 740 provenance is missing where required, invalid, or signed by another identity."""
 
 
 class UnsafeArchive(BridgeError):

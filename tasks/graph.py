@@ -99,7 +99,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "targets": [str(out)], "task_dep": ["resolve"],
                    # locked_sha256 is left out: it changes when the lock is written, not when the pin does
                    "uptodate": [config_changed({**tool, "pin": {k: v for k, v in pin.items() if k != "locked_sha256"},
-                                                "indexes": list(ctx.indexes), "python": list(ctx.python_version[:2])}),
+                                                "indexes": list(ctx.indexes), "python": list(ctx.python_version[:2]),
+                                                "attest": list(ctx.attestation_policy(pin["name"]))}),
                                 (wheel_present, [str(out)])]}
 
     def direct() -> list[dict[str, Any]]:

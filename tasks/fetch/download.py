@@ -22,6 +22,7 @@ from ..cache import Digests, atomic_write, digest_file, file_lock, store_stream,
 from ..errors import FetchError, HashMismatch
 from ..resolve.resolver import find_uv
 from ..run import run
+from .attest import AttestedFile, attest_release
 from .index import IndexFile, fetch_project, open_url, select_wheel
 from .wheel import open_wheel, read_member, read_metadata, safe_members
 
@@ -43,21 +44,27 @@ class FetchedWheel:
     """The SHA-256 the index published for the file (empty for a wheel built from source)."""
     requires_dist: list[str]
     path: str
+    attestations: tuple[AttestedFile, ...] = ()
+    """PEP 740: the files of the release whose provenance verified (the wheel, the sdist)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list[tags.Tag], python_version: str,
-                     cache: Path, allow_yanked: bool = False, expected_sha256: str = "") -> FetchedWheel:
+                     cache: Path, allow_yanked: bool = False, expected_sha256: str = "", *,
+                     attestations_required: bool = False, trusted_publisher: str = "") -> FetchedWheel:
     """Download (or find in the cache) the best wheel of *name* == *version* from the first index that has it.
 
     *expected_sha256* is the digest a lock already recorded: the index must still serve exactly it.
+    The release's PEP 740 provenance is verified before anything is downloaded (`attest_release`).
 
     :raises HashMismatch: the bytes differ from the index's (or the lock's) SHA-256; nothing is cached.
+    :raises AttestationFailed: see `attest_release`; nothing is cached.
     """
     chosen: IndexFile | None = None
     index_url = ""
+    listed: list[IndexFile] = []
     errors = []
     for url in indexes:
         try:
@@ -66,7 +73,7 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
             errors.append(exc.message)
             continue
         chosen = select_wheel(files, name, version, accepted, python_version, allow_yanked=allow_yanked)
-        index_url = url
+        index_url, listed = url, files
         break
     if chosen is None:
         raise FetchError(f"no index offers {name}: {'; '.join(errors)}", "check [python].indexes in mochi.toml")
@@ -74,6 +81,8 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
         raise HashMismatch(f"{chosen.filename}: mochi.lock records sha256 {expected_sha256} but the index now "
                            f"publishes {chosen.sha256}", "the file changed on the index; run `mochi-py update "
                            f"{name}` only if you trust the new bytes")
+    attested = attest_release(name, version, listed, chosen.filename, required=attestations_required,
+                              trusted=trusted_publisher, cache=cache)
     with file_lock(cache / "locks" / f"{chosen.sha256}.lock"):
         digests = _cached(cache, chosen.filename, chosen.sha256)
         if digests is None:
@@ -88,7 +97,7 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
     return FetchedWheel(name=name, version=version, filename=chosen.filename, url=chosen.url, index=index_url,
                         size=digests.size, sha256=digests.sha256, blake3=digests.blake3,
                         simple_sha256=chosen.sha256, requires_dist=sorted(str(r) for r in meta.requires_dist or []),
-                        path=str(path))
+                        path=str(path), attestations=attested)
 
 
 def _check_metadata(wheel: Path, expected: str) -> None:

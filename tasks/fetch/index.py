@@ -47,6 +47,8 @@ class IndexFile:
     size: int | None
     metadata_sha256: str = ""
     """PEP 658/714: the SHA-256 of the core metadata served beside the file, when advertised."""
+    provenance: str = ""
+    """PEP 740: the URL of the file's provenance object (JSON `provenance`, HTML `data-provenance`), when listed."""
 
 
 def default_index_url(environ: dict[str, str] | None = None) -> str:
@@ -148,8 +150,14 @@ def _parse_json(body: bytes, base: str) -> list[IndexFile]:
         out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
                              sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
                              yanked=yanked is not False and yanked is not None, size=f.get("size"),
-                             metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else ""))
+                             metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else "",
+                             provenance=_provenance_url(f.get("provenance"), base)))
     return out
+
+
+def _provenance_url(value: object, base: str) -> str:
+    """PEP 740: a string URL (relative to the page) or null; anything else is ignored as absent."""
+    return urllib.parse.urljoin(base, value) if isinstance(value, str) and value else ""
 
 
 class _Anchors(HTMLParser):
@@ -177,7 +185,8 @@ def _parse_html(body: str, base: str) -> list[IndexFile]:
         out.append(IndexFile(filename=filename, url=url, sha256=digest if algo == "sha256" else "",
                              requires_python=a.get("data-requires-python") or "",
                              yanked="data-yanked" in a, size=None,
-                             metadata_sha256=meta.partition("=")[2] if meta.startswith("sha256=") else ""))
+                             metadata_sha256=meta.partition("=")[2] if meta.startswith("sha256=") else "",
+                             provenance=_provenance_url(a.get("data-provenance"), base)))
     return out
 
 
