@@ -28,6 +28,12 @@ def _project_arg(parser: argparse.ArgumentParser) -> None:
                         help="the project directory holding mochi.toml (default: the current directory)")
 
 
+def _trust_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refresh-trust-root", action="store_true",
+                        help="first update sigstore's trust root from its TUF repository (online); PEP 740 "
+                        "attestations are always verified offline, against the trust root on this machine")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Typed bindings from PyPI packages for Mochi programs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -42,6 +48,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                       help="tasks to run at once, in worker processes (default: every core)")
     lock.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     lock.add_argument("--check", action="store_true", help="do not lock: verify the existing lock (as `check`)")
+    _trust_arg(lock)
     update = sub.add_parser("update", help="re-resolve (all, or the named packages) and relock; refuses a "
                             "capability elevation unless allowed",
                             description="Release the sticky pins of the named packages (all when none is named), "
@@ -52,11 +59,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     update.add_argument("--project", type=Path, default=Path(), help="the project directory (default: .)")
     update.add_argument("--allow-capability-elevation", action="store_true",
                         help="accept packages that gain capabilities")
+    _trust_arg(update)
     check = sub.add_parser("check", help="verify that mochi.lock still matches reality; exit 1 on drift",
                            description="Recompute every hash, the stub provenance and the wrapper hash of every "
-                           "locked package and compare them with mochi.lock. Writes nothing. Exit 0 when the lock "
-                           "holds, 1 with a per-package, per-field list when it drifted.")
+                           "locked package, re-verify its PEP 740 provenance, and compare them with mochi.lock. "
+                           "Writes nothing. Exit 0 when the lock holds, 1 with a per-package, per-field list when "
+                           "it drifted.")
     _project_arg(check)
+    _trust_arg(check)
     export = sub.add_parser("export-pylock", help="write a PEP 751 pylock.toml from mochi.lock",
                             description="Render pylock.toml from mochi.lock alone (no resolution, no network).")
     _project_arg(export)
@@ -92,6 +102,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     args = _parser(prog).parse_args(argv)
     try:
+        if getattr(args, "refresh_trust_root", False):
+            from .fetch.attest import refresh_trust_root
+            refresh_trust_root()
+            print("sigstore trust root refreshed")
         if args.command == "lock" and not args.check:
             return _lock(args.project, args.jobs, args.quiet)
         if args.command == "update":
@@ -236,12 +250,16 @@ def _export(project: Path, output: Path | None) -> int:
 
 def _report(project: Path, dest: Path | None) -> int:
     from .cache import atomic_write
+    from .lock.attestations import attestation_lines
+    from .lock.lockfile import read_lock
     from .lock.report import load_surfaces, render_html, render_text
 
     surfaces = load_surfaces(project)
     print(render_text(surfaces))
+    publishers = attestation_lines(read_lock(project / "mochi.lock"))
+    print("publishers (PEP 740 attestations):\n" + "\n".join(f"  {line}" for line in publishers))
     out = dest or project / ".mochi" / "report.html"
-    atomic_write(out, render_html(surfaces).encode())
+    atomic_write(out, render_html(surfaces, publishers).encode())
     print(f"wrote {out}")
     return 0
 

@@ -2,10 +2,11 @@
 
 For every locked package it recomputes, from the cached wheel (re-downloaded or rebuilt into a
 scratch directory when the cache lost it), `wheel-blake3` and `wheel-sha256`; asks the index again
-for `pypi-simple-sha256`; re-extracts the stubs for `stub-provenance` and `stub-sha256`; and
-regenerates the wrapper sources for `wrapper-sha256`. It also checks that the lock covers the
-manifest as written and that `pylock.toml` is the one the lock renders. The result is a list of
-per-package, per-field drifts; an empty list means the lock holds.
+for `pypi-simple-sha256` and re-verifies the PEP 740 provenance of the release's files
+(`attestation-publisher`, `provenance-sha256`: `lock/attestations.py`); re-extracts the stubs for
+`stub-provenance` and `stub-sha256`; and regenerates the wrapper sources for `wrapper-sha256`. It
+also checks that the lock covers the manifest as written and that `pylock.toml` is the one the lock
+renders. The result is a list of per-package, per-field drifts; an empty list means the lock holds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..resolve.manifest import load_manifest
 from ..stubs.ladder import stub_ladder, stub_source
 from ..surface.items import build_surface
 from ..surface.model import surface_options
+from .attestations import attestation_drifts
 from .lockfile import LockEntry, read_lock, render_pylock
 
 __all__ = ["Drift", "check_project", "format_drifts"]
@@ -118,12 +120,14 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
         caps, _ = apply_db(entry.name, entry.version, findings, load_db())
         _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
     if entry.source_kind == "index":
+        listed = None
         try:
-            listed = {f.filename: f.sha256 for f in fetch_project(entry.source_location, entry.name)}
-            simple = listed.get(entry.wheel_filename, "")
+            listed = fetch_project(entry.source_location, entry.name)
+            simple = next((f.sha256 for f in listed if f.filename == entry.wheel_filename), "")
         except BridgeError as exc:
             simple = f"unavailable: {exc.message}"
         _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
+        drifts += [Drift(entry.name, *d) for d in attestation_drifts(entry, listed, ctx)]  # PEP 740, offline-capable
     if not entry.direct or not wheel_ok:
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
     try:

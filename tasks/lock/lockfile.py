@@ -21,6 +21,8 @@ from packaging.requirements import Requirement
 
 from .. import TOOL_NAME, __version__
 from ..errors import BridgeError
+from ..fetch.attest import AttestedFile
+from ..resolve.publishers import parse_publisher, publisher_claims
 
 __all__ = [
     "LOCK_FIELDS",
@@ -69,6 +71,12 @@ class LockEntry:
     markers: str
     translated: int
     skipped: int
+    attestations: tuple[AttestedFile, ...] = ()
+    """PEP 740: per file of the release (the wheel, the sdist) whose provenance verified, who published it."""
+
+    @property
+    def wheel_attestation(self) -> AttestedFile | None:
+        return next((a for a in self.attestations if a.file == self.wheel_filename), None)
 
 
 LOCK_FIELDS = tuple(f.name for f in fields(LockEntry))
@@ -126,10 +134,23 @@ def render_mochi_lock(entries: list[LockEntry], requires_python: str) -> str:
             ("translated", e.translated), ("skipped", e.skipped),
         ):
             t.add(key, value)
+        if e.attestations:
+            t.add("attestations", _attestations(e.attestations))
         pkgs.append(t)
     if entries:
         doc.add("python-package", pkgs)
     return tomlkit.dumps(doc)
+
+
+def _attestations(records: tuple[AttestedFile, ...]) -> tomlkit.items.Array:
+    arr = tomlkit.array()
+    for a in sorted(records, key=lambda a: a.file):
+        t = tomlkit.inline_table()
+        t.update({"file": a.file, "sha256": a.sha256, "attestation-publisher": a.publisher,
+                  "provenance-sha256": a.provenance_sha256})
+        arr.append(t)
+    arr.multiline(True)
+    return arr
 
 
 def read_lock(path: Path) -> list[LockEntry]:
@@ -161,7 +182,11 @@ def read_lock(path: Path) -> list[LockEntry]:
                 wrapper_sha256=pkg["wrapper-sha256"], capabilities=tuple(pkg["capabilities"]),
                 capabilities_declared=tuple(pkg["capabilities-declared"]), extras=tuple(pkg["extras"]),
                 dependencies=tuple(pkg["dependencies"]), markers=pkg["markers"], translated=pkg["translated"],
-                skipped=pkg["skipped"]))
+                skipped=pkg["skipped"],
+                attestations=tuple(AttestedFile(file=a["file"], sha256=a["sha256"],
+                                                publisher=a["attestation-publisher"],
+                                                provenance_sha256=a["provenance-sha256"])
+                                   for a in pkg.get("attestations", []))))
         except (KeyError, TypeError) as exc:
             raise BridgeError(f"{path}: python-package[{i}] lacks {exc}", "delete the lock and run `mochi-py lock`"
                               ) from None
@@ -199,6 +224,8 @@ def render_pylock(entries: list[LockEntry], requires_python: str) -> str:
             t.add("index", e.source_location)
             t.add("wheels", _one_wheel({"name": e.wheel_filename, "url": e.wheel_url, "size": e.wheel_size,
                                         "hashes": hashes}))
+            if (attested := e.wheel_attestation) is not None:
+                t.add("attestation-identities", _identities(attested.publisher))
         elif e.source_kind == "path" and e.source_location.endswith(".whl"):
             t.add("wheels", _one_wheel({"name": e.wheel_filename, "path": e.source_location, "hashes": hashes}))
         elif e.source_kind == "path":
@@ -222,6 +249,16 @@ def render_pylock(entries: list[LockEntry], requires_python: str) -> str:
     except (PylockValidationError, tomllib.TOMLDecodeError) as exc:
         raise BridgeError(f"the rendered pylock.toml does not validate: {exc}", "report this as a bug") from None
     return text
+
+
+def _identities(publishers: str) -> tomlkit.items.Array:
+    """PEP 751 `attestation-identities`: the wheel's verified publishers as PEP 740 publisher objects."""
+    arr = tomlkit.array()
+    for text in publishers.split(", "):
+        t = tomlkit.inline_table()
+        t.update(publisher_claims(parse_publisher(text)))
+        arr.append(t)
+    return arr
 
 
 def _one_wheel(fields_: dict[str, Any]) -> tomlkit.items.Array:

@@ -43,7 +43,8 @@ def render_text(surfaces: list[Surface]) -> str:
     return "\n".join(lines)
 
 
-def render_html(surfaces: list[Surface]) -> str:
+def render_html(surfaces: list[Surface], attestations: list[str] | None = None) -> str:
+    """The page; *attestations* are `attestation_lines` (who published each locked package, PEP 740)."""
     rows = []
     for s in surfaces:
         for f in s.functions:
@@ -53,12 +54,16 @@ def render_html(surfaces: list[Surface]) -> str:
     body = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in sorted(rows))
     summary = html.escape(render_text(surfaces)).replace("\n", "<br>")
+    publishers = "".join(f"<li>{html.escape(line)}</li>" for line in attestations or [])
+    if publishers:
+        publishers = f'<h2>Publishers (PEP 740 attestations)</h2><ul id="attestations">{publishers}</ul>'
+
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mochi-pybridge report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{{background:#eee}}
 input{{width:40em;padding:4px;margin:1em 0}}</style></head>
-<body><h1>Python bindings report</h1><p>{summary}</p>
+<body><h1>Python bindings report</h1><p>{summary}</p>{publishers}
 <input id="q" placeholder="filter: package, item, status, reason..." oninput="filter()">
 <table id="t"><thead><tr><th>package</th><th>item</th><th>status</th><th>extern or reason</th><th>detail</th>
 </tr></thead><tbody>
