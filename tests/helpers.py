@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = Path(__file__).resolve().parent / "packages"
@@ -68,6 +68,9 @@ class FixtureIndex:
     """filename -> yank reason (PEP 592)."""
     failures: dict[str, int] = field(default_factory=dict)
     """request path -> HTTP status served instead (error injection)."""
+    provenance: dict[str, bytes] = field(default_factory=dict)
+    """filename -> PEP 740 provenance object, listed per file (JSON `provenance`, HTML `data-provenance`) and
+    served at the integrity API's path; a file may be an sdist."""
     requests: list[str] = field(default_factory=list)
     url: str = ""
 
@@ -110,28 +113,38 @@ class FixtureIndex:
                     self._send(200, "application/octet-stream", index.overrides.get(parts[1], index.files[parts[1]]))
                 elif len(parts) == 2 and parts[0] == "simple":
                     self._project(canonicalize_name(parts[1]))
+                elif len(parts) == 5 and parts[0] == "integrity" and parts[4] == "provenance" \
+                        and parts[3] in index.provenance:
+                    self._send(200, "application/vnd.pypi.integrity.v1+json", index.provenance[parts[3]])
                 else:
                     self._send(404, "text/plain", b"not found")
 
             def _project(self, name: str) -> None:
-                mine = sorted(f for f in index.files if parse_wheel_filename(f)[0] == name)
+                mine = sorted(f for f in index.files if _dist_name(f)[0] == name)
                 if not mine:
                     self._send(404, "text/plain", b"no such project")
                     return
-                entries = [{"filename": f, "url": f"../../files/{f}",
-                            "hashes": {"sha256": hashlib.sha256(index.files[f]).hexdigest()},
-                            "requires-python": ">=3.8", "size": len(index.files[f]),
-                            "yanked": index.yanked.get(f, False),
-                            "core-metadata": {"sha256": hashlib.sha256(index.metadata(f)).hexdigest()}}
-                           for f in mine]
+                entries = []
+                for f in mine:
+                    entry = {"filename": f, "url": f"../../files/{f}",
+                             "hashes": {"sha256": hashlib.sha256(index.files[f]).hexdigest()},
+                             "requires-python": ">=3.8", "size": len(index.files[f]),
+                             "yanked": index.yanked.get(f, False)}
+                    if f.endswith(".whl"):
+                        entry["core-metadata"] = {"sha256": hashlib.sha256(index.metadata(f)).hexdigest()}
+                    if f in index.provenance:
+                        entry["provenance"] = f"../../integrity/{name}/{_dist_name(f)[1]}/{f}/provenance"
+                    entries.append(entry)
                 if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
-                    body = json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": entries,
-                                       "versions": sorted({str(parse_wheel_filename(f)[1]) for f in mine})})
+                    body = json.dumps({"meta": {"api-version": "1.3" if index.provenance else "1.1"}, "name": name,
+                                       "files": entries, "versions": sorted({_dist_name(f)[1] for f in mine})})
                     self._send(200, "application/vnd.pypi.simple.v1+json", body.encode())
                 else:
                     links = "".join(f'<a href="{e["url"]}#sha256={e["hashes"]["sha256"]}" '
                                     f'data-requires-python="{html.escape(">=3.8")}"'
                                     + (f' data-yanked="{html.escape(str(e["yanked"]))}"' if e["yanked"] else "")
+                                    + (f' data-provenance="{html.escape(str(e["provenance"]))}"'
+                                       if "provenance" in e else "")
                                     + f'>{e["filename"]}</a>\n' for e in entries)
                     self._send(200, "text/html", f"<!DOCTYPE html><html><body>{links}</body></html>".encode())
 
@@ -150,6 +163,15 @@ class FixtureIndex:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _dist_name(filename: str) -> tuple[str, str]:
+    """(canonical project name, version) of a wheel or sdist file name."""
+    if filename.endswith(".whl"):
+        name, version, _, _ = parse_wheel_filename(filename)
+    else:
+        name, version = parse_sdist_filename(filename)
+    return str(name), str(version)
 
 
 def fixture_index(wheels: list[Path]) -> FixtureIndex:
