@@ -1,4 +1,5 @@
-"""Parse `mochi.toml`: `[python-dependencies]` and `[python]` into frozen records.
+"""Parse `mochi.toml`: `[python-dependencies]` and `[python]` into frozen records (`[package]` and
+`[python.publish]` through :mod:`.package`).
 
 Every error names the file, line and column of the offending value and what to write instead.
 Version constraints are PEP 440; the caret and tilde shorthands are translated the npm/Cargo way
@@ -11,7 +12,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ..errors import Location, ManifestError
+from .package import PackageInfo, PublishSettings, parse_package, parse_publish
 from .publishers import PUBLISHER_FORMS, parse_publisher
 
 __all__ = [
@@ -38,7 +40,7 @@ DEFAULT_REQUIRES_PYTHON = ">=3.12"
 _PRIORITIES = ("primary", "supplemental", "explicit")
 _PYTHON_KEYS = ("requires-python", "interpreter", "indexes", "strict-return-types", "async-mode", "runtime",
                 "stubgen", "free-threaded", "require-attestations", "trusted-publishers", "monomorphise", "any",
-                "capabilities")
+                "capabilities", "publish")
 _CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
 _STUBGEN_KEYS = ("fallback", "aggressive", "inspect-mode")
 _DEP_KEYS = ("version", "extras", "markers", "index", "path", "git", "branch", "rev", "tag", "editable")
@@ -112,6 +114,7 @@ class PythonSettings:
     """The capabilities `[python.capabilities]` allows; None when the table is absent (audit only)."""
     where: tuple[tuple[str, Location], ...] = ()
     """Where each key was written, for messages about it later."""
+    publish: PublishSettings = field(default_factory=PublishSettings)
 
     def location(self, key: str, default: Location) -> Location:
         return dict(self.where).get(key, default)
@@ -122,6 +125,7 @@ class Manifest:
     path: Path
     dependencies: tuple[Dependency, ...]
     python: PythonSettings
+    package: PackageInfo = field(default_factory=PackageInfo)
 
     def dependency(self, name: str) -> Dependency | None:
         canon = canonicalize_name(name)
@@ -180,6 +184,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         if key not in _TOP_KEYS:
             raise ManifestError(loc.key(None, key), f"unknown top-level table {key!r}", _suggest(key, _TOP_KEYS))
     python = _parse_python(data.get("python", {}), loc)
+    package = parse_package(data.get("package", {}), loc)
     deps_table = data.get("python-dependencies", {})
     if not isinstance(deps_table, Mapping):
         raise ManifestError(loc.key(None, "python-dependencies"), "[python-dependencies] must be a table")
@@ -194,7 +199,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
                                 f"{raw!r} names the same distribution as {seen[canon]!r}",
                                 "keep one entry per distribution")
         seen[canon] = raw
-    return Manifest(path=path, dependencies=deps, python=python)
+    return Manifest(path=path, dependencies=deps, python=python, package=package)
 
 
 def _str(value: object, where: Location, what: str, hint: str = "") -> str:
@@ -336,7 +341,8 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
                           free_threaded=bools["free-threaded"], require_attestations=attestations,
                           trusted_publishers=_trusted_publishers(table, loc),
                           monomorphise=_monomorphise(table, where), any_mode=str(any_mode),
-                          capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())))
+                          capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())),
+                          publish=parse_publish(table, req, loc))
 
 
 def _trusted_publishers(table: Mapping[str, object], loc: _Locator) -> tuple[tuple[str, str], ...]:
