@@ -14,10 +14,12 @@ __all__ = [
     "BridgeError",
     "CheckFailed",
     "FetchError",
+    "GateFailed",
     "HashMismatch",
     "InterpreterNotFound",
     "Location",
     "ManifestError",
+    "PublishError",
     "ResolveError",
     "SourceError",
     "SubprocessFailed",
@@ -107,5 +109,15 @@ class SubprocessFailed(BridgeError):
 
 class CheckFailed(BridgeError):
     """The lock no longer matches reality (drift)."""
+
+    exit_code = 1
+
+
+class PublishError(BridgeError):
+    """`mochi-py publish` could not build or upload the distribution."""
+
+
+class GateFailed(BridgeError):
+    """A pre-upload check of `mochi-py publish` failed: nothing was uploaded."""
 
     exit_code = 1
