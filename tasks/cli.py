@@ -91,6 +91,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                            "Run `mochi-py lock` first.")
     build.add_argument("program", type=Path, help="the .mochi program")
     build.add_argument("-o", "--output", type=Path, help="the build tree's directory")
+    publish = sub.add_parser("publish", help="build the sdist and the wheel, run every gate, and upload them "
+                             "through Trusted Publishing", description="Lock, write the mochi-py build tree of "
+                             "[python.publish].program, compile it with [python.publish].compile (or take --from "
+                             "DIR), build the sdist and the wheel from it, run every gate, sign each file (PEP 740) "
+                             "and upload the files the index does not have yet, with a short-lived token the CI's "
+                             "OIDC identity is exchanged for. There is no token or password option. Exit 0 ok, "
+                             "1 a gate failed, 2 anything else.")
+    _project_arg(publish)
+    publish.add_argument("--dry-run", action="store_true", help="build and run every gate; upload nothing")
+    publish.add_argument("--repository", metavar="URL", help="the index's upload URL (default: "
+                         "[python.publish].repository, else the default index's); https, or http on 127.0.0.1")
+    publish.add_argument("--from", dest="from_dir", type=Path, metavar="DIR", help="a tree `mochi build "
+                         "--target=python` already wrote (holding src/), instead of running the compile command")
     add = sub.add_parser("add", help="add or change a [python-dependencies] entry in mochi.toml",
                          description="Write NAME[@CONSTRAINT] into mochi.toml's [python-dependencies], keeping the "
                          "file's formatting and comments. Run `mochi-py lock` afterwards.")
@@ -125,6 +138,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
             print(f"wrote {out / (module + '.mochi')} and {out / (module + '_externs.py')}")
             print(f"next: mochi build --target=python {out / (module + '.mochi')}")
             return 0
+        if args.command == "publish":
+            return _publish(args.project, args.dry_run, args.repository, args.from_dir)
         if args.command == "add":
             from .resolve.edit import add_dependency
             line = add_dependency(args.project / "mochi.toml", args.requirement)
@@ -188,6 +203,34 @@ def _run_graph(ctx: Context, jobs: int, quiet: bool, started: float, ran_after: 
         write_stamp(ctx, make_tasks(ctx))
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return 0 if rc == 0 else 2
+
+
+def _publish(project: Path, dry_run: bool, repository: str | None, from_dir: Path | None) -> int:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from .detect import detect_context
+    from .graph import doit_config, make_tasks
+    from .publish.plan import PublishOptions, make_plan
+    from .publish_graph import FAILED_GATES, publish_tasks
+    from .reporter import ProgressReporter
+
+    options = PublishOptions(dry_run=dry_run, repository=repository,
+                             from_dir=str(from_dir.resolve()) if from_dir else None)
+    plan = make_plan(detect_context(project), options)  # a release that cannot be made fails here, exit 2
+    rc = _lock(project, os.cpu_count() or 1, True)
+    if rc != 0:
+        return rc
+    ctx = detect_context(project)
+    (plan.state / FAILED_GATES).unlink(missing_ok=True)
+    config = {**doit_config(Path(ctx.root)), "reporter": ProgressReporter}
+    loader = ModuleTaskLoader({**make_tasks(ctx), **publish_tasks(ctx, options), "DOIT_CONFIG": config})
+    rc = int(DoitMain(loader, config_filenames=()).run(["run", "publish-gates" if dry_run else "publish"]))
+    if rc != 0:
+        return 1 if (plan.state / FAILED_GATES).is_file() else 2
+    if dry_run:
+        print(f"dry run: every gate passed; nothing was uploaded (a release would go to {plan.repository})")
+    return 0
 
 
 def _graph(project: Path, output: Path | None) -> int:
