@@ -80,7 +80,7 @@ def act_compile(plan: PublishPlan) -> dict[str, Any]:
     else:
         files = compile_program(plan.state / "tree", plan, dest)
         print(f"compiled {Path(plan.program).name} for the Python target ({len(files)} files)")
-    _write(plan.state / "compiled.json", {"from": plan.from_dir or "", "files": files})
+    _write(plan.state / "compiled.json", {"files": files})  # what, not where from: the same tree rebuilds nothing
     return {"files": len(files)}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -111,6 +112,12 @@ def _http(req: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
         raise Transient(f"{req.full_url}: {getattr(exc, 'reason', exc)}") from None
 
 
+def _plain(body: bytes) -> str:
+    """An index's error page as one line of text (pypiserver answers in HTML)."""
+    text = re.sub(r"<(style|title|head)[^>]*>.*?</\1>", " ", body[:8000].decode(errors="replace"), flags=re.S | re.I)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()[:400]
+
+
 def _errors(body: bytes) -> str:
     try:
         data = json.loads(body)
@@ -173,7 +180,7 @@ def _upload(repository: str, token: str, dist: Dist) -> None:
     status, body = _http(req, 600)
     if 200 <= status < 300:
         return
-    text = body[:500].decode(errors="replace").strip()
+    text = _plain(body)
     if status in (400, 409) and "exists" in text.lower():
         raise FileExistsError(text)
     if status in (401, 403):
