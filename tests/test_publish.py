@@ -220,10 +220,12 @@ def test_policy_abi3t_stands_for_cp315_abi3t_and_is_refused_where_it_cannot_be_b
     assert "carries ['cp311-abi3-manylinux2014_x86_64', 'cp311-abi3-manylinux_2_17_x86_64']" in detail
     assert _gate("abi-tag", built, monkeypatch, _retagged(built, tmp_path, f"cp315-abi3t-{plat}"), policy="abi3t",
                  floor=(3, 15)) == f"cp315-abi3t-{plat} (abi3t)"
-    with pytest.raises(PublishError, match=r"only a free-threaded CPython 3\.15 or newer can build; mochi-py runs "
-                                           r"on CPython 3\.11"):
+    with pytest.raises(PublishError, match=r"takes a free-threaded CPython 3\.15 or newer \(mochi-py runs on "
+                                           r"CPython 3\.11\)"):
         check_build_interpreter(plan)
-    check_build_interpreter(plan, (3, 15), free_threaded=True)  # where it can be built, it is not refused
+    # Where the interpreter could build it, the wrapper runtime cannot yet: refused, saying why.
+    with pytest.raises(PublishError, match=r"newer, and wrapper modules exported with PyModExport \(PEP 793\)"):
+        check_build_interpreter(plan, (3, 15), free_threaded=True)
 
 
 def test_policy_both_stands_for_the_compressed_abi3_abi3t_tag(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
@@ -249,7 +251,7 @@ def test_policy_both_stands_for_the_compressed_abi3_abi3t_tag(built: dict[str, A
     detail, _ = _fails("abi-tag", built, monkeypatch, _retagged(built, tmp_path / "t", f"cp315-abi3-{plat}"),
                        policy="both", floor=(3, 15))
     assert "stands for ['cp315-abi3-manylinux_2_17_x86_64', 'cp315-abi3t-manylinux_2_17_x86_64']" in detail
-    with pytest.raises(PublishError, match=r"python3\.15t"):
+    with pytest.raises(PublishError, match=r"abi-tag-policy 'both' .* builds the free-threaded stable ABI"):
         check_build_interpreter(plan)
 
 
@@ -647,3 +649,22 @@ def test_a_failing_gate_exits_1_and_uploads_nothing(built: dict[str, Any], tp: T
     assert "fix: declare what it may do: add [python.capabilities] to mochi.toml (an empty table" in out
     assert "8 of 9 gates passed" in out
     assert not tp.requests, "neither the identity service nor the index was contacted"
+
+
+def test_a_release_without_name_version_or_one_program_is_refused_before_anything_runs(
+        tmp_path: Path, index: FixtureIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCHI_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mochi.toml").write_text(f'[package]\nname = "x"\n\n[python]\nrequires-python = ">=3.11"\n'
+                                     f'indexes = [{{ url = "{index.url}" }}]\n')
+    proc = run_cli("publish", "--dry-run", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 2
+    assert f"{root / 'mochi.toml'}:1:1: [package].version: a release needs a version" in proc.stderr
+    (root / "mochi.toml").write_text((root / "mochi.toml").read_text().replace('name = "x"', 'name = "x"\nversion = "1"'))
+    (root / "a.mochi").write_text("")
+    (root / "b.mochi").write_text("")
+    proc = run_cli("publish", "--dry-run", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
+    assert "the project has 2 .mochi program(s) (a.mochi, b.mochi)" in proc.stderr
+    assert 'program = "app.mochi" under [python.publish]' in proc.stderr
+    assert sorted(p.name for p in root.iterdir()) == [".mochi", "a.mochi", "b.mochi", "mochi.toml"]

@@ -32,11 +32,14 @@ def check_build_interpreter(plan: PublishPlan, version: tuple[int, int] | None =
     ft = bool(sysconfig.get_config_var("Py_GIL_DISABLED")) if free_threaded is None else free_threaded
     running = f"CPython {version[0]}.{version[1]}{' (free-threaded)' if ft else ''}"
     floor = f"{plan.floor[0]}.{plan.floor[1]}"
-    if plan.policy in ("abi3t", "both") and not (ft and version >= (3, 15)):
+    if plan.policy in ("abi3t", "both"):
+        # Both halves are facts of today: no free-threaded build here, and a runtime written against PyModuleDef.
+        where = "" if ft and version >= (3, 15) else f" (mochi-py runs on {running})"
         raise PublishError(f"abi-tag-policy {plan.policy!r} ({plan.at('publish.abi-tag-policy')}) builds the "
-                           f"free-threaded stable ABI (PEP 803), which only a free-threaded CPython 3.15 or newer "
-                           f"can build; mochi-py runs on {running}",
-                           'run mochi-py publish under python3.15t (or newer), or set abi-tag-policy = "abi3"')
+                           f"free-threaded stable ABI (PEP 803): that takes a free-threaded CPython 3.15 or newer"
+                           f"{where}, and wrapper modules exported with PyModExport (PEP 793), which the wrapper "
+                           "runtime does not do yet", 'use abi-tag-policy = "abi3" (the default); abi3t wheels need '
+                           "a release of mochi-pybridge whose runtime targets it, built under python3.15t")
     if version < plan.floor:
         raise PublishError(f"the wheel is built by the interpreter running mochi-py ({running}), which is older than "
                            f"the ABI floor {floor} of requires-python {plan.requires_python!r}",
