@@ -661,7 +661,8 @@ def test_a_release_without_name_version_or_one_program_is_refused_before_anythin
     proc = run_cli("publish", "--dry-run", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
     assert proc.returncode == 2
     assert f"{root / 'mochi.toml'}:1:1: [package].version: a release needs a version" in proc.stderr
-    (root / "mochi.toml").write_text((root / "mochi.toml").read_text().replace('name = "x"', 'name = "x"\nversion = "1"'))
+    manifest = root / "mochi.toml"
+    manifest.write_text(manifest.read_text().replace('name = "x"', 'name = "x"\nversion = "1"'))
     (root / "a.mochi").write_text("")
     (root / "b.mochi").write_text("")
     proc = run_cli("publish", "--dry-run", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
