@@ -29,7 +29,7 @@ from .context import Context
 from .errors import BridgeError
 from .publish.plan import PublishOptions, PublishPlan, make_plan
 
-__all__ = ["FAILED_GATES", "publish_tasks", "refuse", "run_step"]
+__all__ = ["FAILED_GATES", "outputs_present", "publish_tasks", "refuse", "run_step"]
 
 FAILED_GATES = "gates-failed.json"
 
@@ -48,6 +48,19 @@ def _write(path: Path, data: object) -> None:
 
 def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def outputs_present(record: str, dist_dir: str) -> bool:
+    """uptodate check: the files a step's record names are still in dist/ (with the recorded bytes, when it has
+    them), so deleting one from dist/ makes the step run again instead of failing a later one."""
+    try:
+        data = _read(Path(record))
+    except (OSError, ValueError):
+        return False
+    if "file" in data:
+        path = Path(dist_dir) / data["file"]
+        return path.is_file() and _sha(path) == str(data["sha256"])
+    return all(Path(p).is_file() for p in data.values())
 
 
 def run_step(name: str, plan: PublishPlan) -> Any:
@@ -226,7 +239,8 @@ def _make(plan: PublishPlan) -> Iterator[dict[str, Any]]:
     yield {"basename": "publish-wheel", "doc": "Build the wheel from the sdist, tagged by abi-tag-policy",
            "actions": [(run_step, ["wheel", plan])], "task_dep": ["publish-sdist"],
            "file_dep": [str(state / "sdist.json")], "targets": [str(state / "wheel.json")],
-           "uptodate": [config_changed({**tool, "policy": plan.policy, "python": sys.executable})], "verbosity": 2}
+           "uptodate": [config_changed({**tool, "policy": plan.policy, "python": sys.executable}),
+                        (outputs_present, [str(state / "wheel.json"), str(plan.dist_dir)])], "verbosity": 2}
     yield {"basename": "publish-gates", "doc": "Run every pre-upload gate (the dry run stops here)",
            "actions": [(run_step, ["gates", plan])], "task_dep": ["publish-wheel"],
            "file_dep": [str(state / "sdist.json"), str(state / "wheel.json"), *lock],
@@ -239,7 +253,8 @@ def _make(plan: PublishPlan) -> Iterator[dict[str, Any]]:
         yield {"basename": "publish-attest", "doc": "Sign each file into a PEP 740 attestation (sigstore, in CI)",
                "actions": [(run_step, ["attest", plan])], "task_dep": ["publish-gates"],
                "file_dep": [str(state / "gates.json")], "targets": [str(state / "attest.json")],
-               "uptodate": [config_changed(tool)], "verbosity": 2}
+               "uptodate": [config_changed(tool), (outputs_present, [str(state / "attest.json"),
+                                                                     str(plan.dist_dir)])], "verbosity": 2}
         upload_dep.append("publish-attest")
     yield {"basename": "publish", "doc": "Upload the sdist and the wheel through Trusted Publishing",
            "actions": [(run_step, ["upload", plan])], "task_dep": upload_dep,

@@ -669,3 +669,25 @@ def test_a_release_without_name_version_or_one_program_is_refused_before_anythin
     assert "the project has 2 .mochi program(s) (a.mochi, b.mochi)" in proc.stderr
     assert 'program = "app.mochi" under [python.publish]' in proc.stderr
     assert sorted(p.name for p in root.iterdir()) == [".mochi", "a.mochi", "b.mochi", "mochi.toml"]
+
+
+def test_the_sidecar_gets_the_wrapper_path_after_its_future_imports() -> None:
+    import ast
+
+    from tasks.publish.sdist import with_wrapper_path
+    text = '"""My sidecar."""\nfrom __future__ import annotations\n\nimport os\n\ndef shout(s):\n    return s\n'
+    out = with_wrapper_path(text, "mochi_user_app", Path("app_externs.py"))
+    tree = ast.parse(out)
+    assert isinstance(tree.body[1], ast.ImportFrom) and tree.body[1].module == "__future__"
+    assert "'mochi_user_app', '_wrappers'" in out and out.endswith(text.split("annotations\n", 1)[1])
+
+
+def test_a_step_runs_again_when_its_output_left_dist(built: dict[str, Any], tmp_path: Path) -> None:
+    from tasks.publish_graph import outputs_present
+    record = built["root"] / ".mochi" / "publish" / "wheel.json"
+    assert outputs_present(str(record), str(built["root"] / "dist"))
+    shutil.copy(built["wheel"], tmp_path / built["wheel"].name)
+    assert outputs_present(str(record), str(tmp_path))
+    (tmp_path / built["wheel"].name).write_bytes(b"tampered")
+    assert not outputs_present(str(record), str(tmp_path))
+    assert not outputs_present(str(record), str(tmp_path / "empty"))
