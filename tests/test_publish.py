@@ -50,7 +50,7 @@ indexes = [{ url = "INDEX" }]
 
 [python.publish]
 compile = [PYTHON, STANDIN, "{program}", "--out", "{out}"]
-trusted-publisher = { repository = "mochi/hello", workflow = "release.yml" }
+trusted-publisher = "github:mochi/hello/release.yml@pypi"
 """
 PROGRAM = 'import python "typedfix" as tf\n\nlet n: int = tf_add(1, 2)\nprint(n)\n'
 GATES = ["metadata", "license", "twine-check", "check-wheel-contents", "abi-tag", "abi3audit", "platform-tag",
@@ -388,7 +388,7 @@ def _upload(built: dict[str, Any], tp: TrustedPublishing, record: Path, environ:
     from tasks.publish.upload import upload_all
     provider = detect_provider(tp.env() if environ is None else environ)
     return upload_all(tp.repository, "mochi-hello", "mochi.toml:3:11", _dists(built), record,
-                      (("repository", "mochi/hello"), ("workflow", "release.yml")), provider,
+                      "github:mochi/hello/release.yml@pypi", provider,
                       sleep=(delays if delays is not None else []).append)
 
 
@@ -417,7 +417,7 @@ def test_publisher_mismatch_shows_the_configured_publisher_beside_the_token_clai
         _upload(built, tp, tmp_path / "uploaded.json")
     text = str(caught.value)
     assert "HTTP 403, publisher mismatch" in text and "invalid-publisher" in text
-    assert "configured publisher (mochi.toml): repository=mochi/hello, workflow=release.yml" in text
+    assert "configured publisher (mochi.toml): github:mochi/hello/release.yml@pypi" in text
     assert "the token's claims:" in text and "repository=mochi/hello" in text and "ref=refs/tags/v0.1.0" in text
     assert len(tp.issued) == 1, "a mismatch is not retried"
     assert index_server.files() == ["helperfix-1.0-py3-none-any.whl", "typedfix-1.0-py3-none-any.whl"]
@@ -598,6 +598,8 @@ def test_an_attestation_about_other_bytes_is_refused(built: dict[str, Any], tmp_
     ('[python.publish]\ncompile = ["mochi", "build"]\n', "2:11", "never names {out}"),
     ('[python.publish]\nscript = "two words"\n', "2:10", "must be a command name or false"),
     ('[python.publish]\ntokn = "x"\n', "2:1", "unknown [python.publish] key 'tokn'"),
+    ('[python.publish]\ntrusted-publisher = "github:a/b"\n', "2:21", "is not github:<owner>/<repo>/<workflow file>"),
+    ('[python.publish]\ntrusted-publisher = "google:a@b.org"\n', "2:21", "only from GitHub Actions and GitLab"),
 ])
 def test_package_and_publish_keys_are_validated_with_locations(tmp_path: Path, table: str, line: str,
                                                                expected: str) -> None:
@@ -691,3 +693,40 @@ def test_a_step_runs_again_when_its_output_left_dist(built: dict[str, Any], tmp_
     (tmp_path / built["wheel"].name).write_bytes(b"tampered")
     assert not outputs_present(str(record), str(tmp_path))
     assert not outputs_present(str(record), str(tmp_path / "empty"))
+
+
+def test_a_redirect_never_carries_the_upload_token_elsewhere(built: dict[str, Any], tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tasks.errors import PublishError
+    from tasks.publish.upload import _upload
+    seen: list[str] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+
+    class Redirect(Elsewhere):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_address[1]}/legacy/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    other, index = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere), ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (other, index):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(PublishError, match=r"HTTP 307"):
+            _upload(f"http://127.0.0.1:{index.server_address[1]}/legacy/", "pypi-secret", _dists(built)[0])
+    finally:
+        for server in (other, index):
+            server.shutdown()
+            server.server_close()
+    assert seen == []

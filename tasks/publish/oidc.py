@@ -22,7 +22,7 @@ from urllib.parse import quote
 from .. import __version__
 from ..errors import PublishError
 
-__all__ = ["NO_PROVIDER_HINT", "Provider", "Transient", "claims", "detect_provider", "shown_claims"]
+__all__ = ["NO_PROVIDER_HINT", "OPENER", "Provider", "Transient", "claims", "detect_provider", "shown_claims"]
 
 NO_PROVIDER_HINT = (
     "run it in a CI job that can prove its identity and register that job as a trusted publisher of the project "
@@ -37,9 +37,20 @@ class Transient(Exception):
     """A failure worth another attempt (the service is down, slow, or refused an expired token)."""
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would replay the Authorization header to wherever a redirect points: never follow one."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(_NoRedirect)
+"""The opener for every request that carries a credential (a 3xx answer is an error, not followed)."""
+
+
 def _request(req: urllib.request.Request, what: str, timeout: float = 30) -> bytes:
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with OPENER.open(req, timeout=timeout) as resp:
             return bytes(resp.read())
     except urllib.error.HTTPError as exc:
         body = exc.read()[:500].decode(errors="replace")

@@ -55,7 +55,7 @@ class PublishPlan:
     policy: str
     repository: str
     attestations: bool
-    trusted_publisher: tuple[tuple[str, str], ...]
+    trusted_publisher: str
     from_dir: str | None
     dry_run: bool
     floor: tuple[int, int]

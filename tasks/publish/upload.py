@@ -32,7 +32,7 @@ from packaging.utils import parse_wheel_filename
 from .. import __version__
 from ..cache import atomic_write
 from ..errors import PublishError
-from .oidc import Provider, Transient, detect_provider, shown_claims
+from .oidc import OPENER, Provider, Transient, detect_provider, shown_claims
 
 __all__ = ["ATTEMPTS", "Dist", "form_fields", "pending", "upload_all"]
 
@@ -101,7 +101,7 @@ def _base(repository: str) -> str:
 def _http(req: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
     """(status, body) of *req*; a connection failure or a server error is :class:`Transient`."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with OPENER.open(req, timeout=timeout) as resp:
             return int(resp.status), bytes(resp.read())
     except urllib.error.HTTPError as exc:
         body = exc.read()
@@ -142,7 +142,7 @@ def audience(repository: str) -> str:
                        "option)")
 
 
-def _mint(repository: str, oidc_token: str, configured: tuple[tuple[str, str], ...], name: str) -> str:
+def _mint(repository: str, oidc_token: str, configured: str, name: str) -> str:
     body = json.dumps({"token": oidc_token}).encode()
     req = urllib.request.Request(f"{_base(repository)}/_/oidc/mint-token", data=body, method="POST",
                                  headers={"Content-Type": "application/json", "User-Agent": _UA})
@@ -157,7 +157,7 @@ def _mint(repository: str, oidc_token: str, configured: tuple[tuple[str, str], .
         raise Transient("the index's mint endpoint sent no upload token")
     reason = _errors(answer)
     if status == 403 or "invalid-publisher" in reason:
-        mine = ", ".join(f"{k}={v}" for k, v in configured) or "(none named: set [python.publish].trusted-publisher)"
+        mine = configured or "(none named: set [python.publish].trusted-publisher to compare)"
         raise PublishError(
             f"the index refused the OIDC token (HTTP {status}, publisher mismatch): no trusted publisher of {name} "
             f"matches it ({reason})\n  configured publisher (mochi.toml): {mine}\n"
@@ -217,7 +217,7 @@ def _backoff() -> float:
 
 
 def upload_all(repository: str, name: str, version_at: str, dists: list[Dist], record: Path,
-               configured: tuple[tuple[str, str], ...] = (), provider: Provider | None = None,
+               configured: str = "", provider: Provider | None = None,
                sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """Upload every file of *dists* that is not yet on *repository*; the names uploaded now.
 

@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import Location, ManifestError
+from .publishers import parse_publisher
 
 __all__ = [
     "DEFAULT_COMPILE",
@@ -37,7 +38,6 @@ PACKAGE_KEYS = ("name", "version", "description", "license", "license-files", "a
 PUBLISH_KEYS = ("name", "program", "compile", "script", "abi-tag-policy", "repository", "attestations",
                 "trusted-publisher")
 TAG_POLICIES = ("abi3", "abi3t", "both")
-PUBLISHER_KEYS = ("repository", "workflow", "environment")
 DEFAULT_COMPILE = ("mochi", "build", "--target=python", "{program}", "--out", "{out}")
 _NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 
@@ -66,8 +66,9 @@ class PublishSettings:
     repository: str | None = None
     """The index's upload URL; None: the default index's."""
     attestations: bool = True
-    trusted_publisher: tuple[tuple[str, str], ...] = ()
-    """The publisher registered at the index (`repository`, `workflow`, `environment`), for messages."""
+    trusted_publisher: str = ""
+    """The publisher registered at the index, in `[python].trusted-publishers`' form (`github:<owner>/<repo>/
+    <workflow file>[@<environment>]`, `gitlab:…`), shown beside the token's claims when the index refuses them."""
     where: tuple[tuple[str, Location], ...] = ()
 
     def location(self, key: str, default: Location) -> Location:
@@ -295,14 +296,18 @@ def _script(raw: object, where: Location) -> str:
     return raw
 
 
-def _publisher(raw: object, where: Location) -> tuple[tuple[str, str], ...]:
-    hint = 'write trusted-publisher = { repository = "owner/name", workflow = "release.yml" }'
-    if not isinstance(raw, Mapping) or not raw or not all(isinstance(v, str) and v for v in raw.values()):
-        raise ManifestError(where, "trusted-publisher must be a table of strings", hint)
-    for key in raw:
-        if key not in PUBLISHER_KEYS:
-            raise ManifestError(where, f"unknown trusted-publisher key {key!r}", _closest(key, PUBLISHER_KEYS))
-    return tuple(sorted((str(k), str(v)) for k, v in raw.items()))
+def _publisher(raw: object, where: Location) -> str:
+    hint = 'write trusted-publisher = "github:<owner>/<repo>/<workflow file>[@<environment>]" (or "gitlab:…")'
+    if not isinstance(raw, str):
+        raise ManifestError(where, "trusted-publisher must be a string", hint)
+    try:
+        spec = parse_publisher(raw)
+    except ValueError as exc:
+        raise ManifestError(where, f"trusted-publisher: {exc}", hint) from None
+    if spec.kind not in ("github", "gitlab"):
+        raise ManifestError(where, f"trusted-publisher {raw!r}: mochi-py publish runs only from GitHub Actions and "
+                            "GitLab CI/CD", hint)
+    return str(spec)
 
 
 def _floor(requires_python: object) -> tuple[int, int]:
