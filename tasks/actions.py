@@ -16,14 +16,17 @@ from doit.exceptions import TaskFailed
 
 from .audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
 from .build.compile import WrapperJob, build_wrappers
+from .build.launcher import LauncherStats
 from .build.site import SITE_DIR, install_site
 from .cache import atomic_write
 from .codegen.render import module_name, py_ident, render_all
+from .console import say, warn
 from .context import Context
-from .errors import AttestationFailed, BridgeError
+from .errors import AttestationFailed, BridgeError, ResolveError
 from .fetch.attest import AttestedFile
-from .fetch.download import build_from_source, fetch_from_index
+from .fetch.download import build_from_source, fetch_from_index, fetch_locked
 from .lock.attestations import lock_notes
+from .lock.frozen import lock_differences, locked_file, manifest_disagreements, pins_from_lock
 from .lock.gates import audit
 from .lock.lockfile import (
     LockEntry,
@@ -35,7 +38,7 @@ from .lock.lockfile import (
     sticky_pins,
 )
 from .resolve.interpreter import target_tags
-from .resolve.manifest import load_manifest
+from .resolve.manifest import Manifest, load_manifest
 from .resolve.resolver import resolve
 from .resolve.sources import check_imports, scan_project
 from .stubs.ladder import stub_ladder, stub_source
@@ -43,6 +46,7 @@ from .surface.items import build_surface
 from .surface.model import Surface, surface_options
 
 __all__ = [
+    "FROZEN_DRIFT",
     "act_capabilities",
     "act_check",
     "act_codegen",
@@ -53,8 +57,10 @@ __all__ = [
     "act_site",
     "act_stubs",
     "act_surface",
+    "from_lock",
     "lock_entries",
     "read_json",
+    "unknown_names_hint",
 ]
 
 
@@ -74,6 +80,34 @@ def _failed(exc: BridgeError) -> TaskFailed:
     return TaskFailed(str(exc))
 
 
+def from_lock(ctx: Context, manifest: Manifest, locked: list[LockEntry]) -> bool:
+    """Whether the pins come from mochi.lock: `--frozen`, or offline with a lock that still fits mochi.toml."""
+    if ctx.frozen:
+        return True
+    return ctx.offline and not ctx.release and not manifest_disagreements(manifest, locked)
+
+
+def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest) -> ResolveError:
+    """*exc*, led by a "did you mean" for each index dependency the indexes do not know (asked only now)."""
+    from .fetch.names import unknown_projects
+    names = [d.name for d in manifest.dependencies if d.source_kind == "index"]
+    try:
+        unknown = unknown_projects(names, list(ctx.indexes), Path(ctx.cache))
+    except BridgeError:
+        return exc
+    if not unknown:
+        return exc
+    lines = []
+    for name, close in unknown.items():
+        dep = manifest.dependency(name)
+        where = f"{dep.where}: " if dep else ""
+        guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        lines.append(f"{where}no package named {name!r} on {', '.join(ctx.indexes)}{guess}")
+    said = f"\n(the resolver said: {exc.message})" if ctx.verbosity > 0 else ""
+    return ResolveError("\n".join(lines) + said,
+                        "fix the name in mochi.toml (`mochi-py remove NAME`, then `mochi-py add` the right one)")
+
+
 def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:
     root = Path(ctx.root)
     try:
@@ -81,28 +115,39 @@ def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:
         imports = scan_project(root)
         check_imports(imports, manifest)
         locked = read_lock(root / "mochi.lock")
+        if from_lock(ctx, manifest, locked):
+            out = pins_from_lock(locked, root, manifest)
+            check_imports(imports, manifest, {p["name"]: p["version"] for p in out})
+            _write_json(root / ".mochi" / "resolve.json", {"resolver": "mochi.lock", "pins": out})
+            say(ctx.verbosity, f"took {len(out)} pins from mochi.lock (no resolution)", 1)
+            return {"pins": len(out), "resolver": "mochi.lock"}
         requested = {d.name: d.fingerprint for d in manifest.dependencies}
-        pins, resolver = resolve(manifest, ctx.interpreter, ctx.python_version, ctx.marker_env,
-                                 ctx.default_index, Path(ctx.cache), root / ".mochi" / "resolve",
-                                 sticky_pins(locked, requested, frozenset(ctx.release)))
+        try:
+            pins, resolver = resolve(manifest, ctx.interpreter, ctx.python_version, ctx.marker_env,
+                                     ctx.default_index, Path(ctx.cache), root / ".mochi" / "resolve",
+                                     sticky_pins(locked, requested, frozenset(ctx.release)), offline=ctx.offline,
+                                     on_fallback=lambda e: warn(ctx.verbosity, f"uv could not resolve; trying pip's "
+                                                                f"resolver. uv said:\n{e}"))
+        except ResolveError as exc:
+            raise unknown_names_hint(exc, ctx, manifest) from None
         check_imports(imports, manifest, {p.name: p.version for p in pins})
     except BridgeError as exc:
         return _failed(exc)
     deps = {d.name: d for d in manifest.dependencies}
-    locked_sha = {e.name: e.wheel_sha256 for e in locked if e.source_kind == "index"}
-    locked_version = {e.name: e.version for e in locked}
-    locked_stub = {e.name: e.stub_distribution for e in locked}
+    same = {e.name: e for e in locked}
     out = []
     for p in pins:
         dep = deps.get(p.name)
+        entry = same.get(p.name) if p.name in same and same[p.name].version == p.version else None
         out.append({**p.to_dict(), "extras": list(dep.extras) if dep else [],
                     "requested": dep.fingerprint if dep else "", "markers": dep.markers if dep else "",
                     # PEP 592: a yanked file may be used only when the version is pinned exactly
                     "allow_yanked": bool(dep and dep.specifier.startswith(("==", "===")) and "," not in dep.specifier),
-                    "locked_sha256": locked_sha.get(p.name, "") if locked_version.get(p.name) == p.version else "",
-                    "locked_stub_dist": locked_stub.get(p.name, "") if locked_version.get(p.name) == p.version else ""})
+                    "locked_sha256": entry.wheel_sha256 if entry and entry.source_kind == "index" else "",
+                    "locked_stub_dist": entry.stub_distribution if entry else "",
+                    "locked_file": locked_file(entry) if entry else {}})
     _write_json(root / ".mochi" / "resolve.json", {"resolver": resolver, "pins": out})
-    print(f"resolved {len(pins)} packages with {resolver}")
+    say(ctx.verbosity, f"resolved {len(pins)} packages with {resolver}")
     return {"pins": len(pins), "resolver": resolver}
 
 
@@ -110,7 +155,13 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     target = ctx.target
     required, trusted = ctx.attestation_policy(pin["name"])
     try:
-        if pin["source"] == "index":
+        locked = pin.get("locked_file") or {}
+        fetched = None
+        if locked and (ctx.frozen or ctx.offline):  # by the locked hash, no index page
+            fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline)
+        if fetched is not None:
+            pass
+        elif pin["source"] == "index":
             indexes = [pin["location"]] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
                                        Path(ctx.cache), allow_yanked=pin["allow_yanked"],
@@ -122,7 +173,7 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
                                         f"a {pin['source']} source, which has no index provenance to verify",
                                         "take it out of require-attestations: you build it from a source you chose")
             fetched = build_from_source(pin["name"], pin["version"], pin["source"], pin["location"], pin["commit"],
-                                        ctx.interpreter, ctx.default_index, Path(ctx.cache))
+                                        ctx.interpreter, ctx.default_index, Path(ctx.cache), ctx.offline)
     except BridgeError as exc:
         return _failed(exc)
     _write_json(_deps_dir(ctx, pin["name"]) / "fetch.json", fetched.to_dict())
@@ -173,12 +224,14 @@ def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
     root = Path(ctx.root)
     jobs = [WrapperJob(dist=n, module=module_name(n), c_source=_deps_dir(ctx, n) / f"{module_name(n)}.c",
                        dest_dir=root / "python_wrap" / n) for n in names]
+    stats: list[LauncherStats] = []
     try:
         results = build_wrappers(jobs, ctx.interpreter, ctx.abi_floor, Path(ctx.build_dir),
-                                 Path(ctx.cache))
+                                 Path(ctx.cache), ctx.compiler_cache, (root,), stats)
     except BridgeError as exc:
         return _failed(exc)
     _write_json(root / ".mochi" / "compile.json", results)
+    _write_json(root / ".mochi" / "compiler-cache.json", stats[0].to_dict() if stats else {})
     return {"compiled": sum(r["cached"] == "no" for r in results.values()),
             "cache_hits": sum(r["cached"] == "yes" for r in results.values())}
 
@@ -258,27 +311,50 @@ _NOTABLE_SKIPS = {"IncompatibleAsyncRuntime": "async item(s) skipped: the packag
                   "ImportTimeNetwork": "module(s) without stubs: importing them reached for the network"}
 
 
+FROZEN_DRIFT = Path(".mochi") / "frozen-drift.json"
+"""Written when a frozen run built something other than mochi.lock: the CLI exits 1 (drift), not 2."""
+
+
 def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
     root = Path(ctx.root)
     entries, reasons = lock_entries(ctx)
+    (root / FROZEN_DRIFT).unlink(missing_ok=True)
     try:
         audit(ctx, entries)
         pylock = render_pylock(entries, ctx.requires_python)
     except BridgeError as exc:
         return _failed(exc)
+    if ctx.frozen and (diffs := lock_differences(read_lock(root / "mochi.lock"), entries)):
+        atomic_write(root / FROZEN_DRIFT, json.dumps(diffs).encode())
+        return TaskFailed("--frozen: what the locked files build differs from mochi.lock (nothing was written):\n"
+                          + "\n".join(f"  {d}" for d in diffs)
+                          + "\n  hint: run `mochi-py lock` (without --frozen) and commit the new mochi.lock")
     # pylock first: a lock killed between the two writes leaves mochi.lock, the source of truth, as it was.
     atomic_write(root / "pylock.toml", pylock.encode())
     atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx.requires_python).encode())
+    _prune_wrappers(root, {e.name for e in entries if e.direct})
     for e in entries:
         if e.direct:
-            print(f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped ({e.stub_provenance})")
+            say(ctx.verbosity, f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped "
+                f"({e.stub_provenance})")
             for reason, what in _NOTABLE_SKIPS.items():
                 if count := reasons[e.name][reason]:
-                    print(f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
+                    say(ctx.verbosity, f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
     for line in lock_notes(entries, ctx):
-        print(line)
+        say(ctx.verbosity, line)
     union = sorted({c for e in entries for c in e.capabilities})
     if ctx.capabilities_declared is None and union:
-        print(f"capabilities {', '.join(union)} recorded, not enforced: declare them under "
-              "[python.capabilities] in mochi.toml to enforce them")
+        say(ctx.verbosity, f"capabilities {', '.join(union)} recorded, not enforced: declare them under "
+            "[python.capabilities] in mochi.toml to enforce them")
     return {"packages": len(entries)}
+
+
+def _prune_wrappers(root: Path, keep: set[str]) -> None:
+    """python_wrap/ is the tool's, regenerated every lock: a package the lock no longer holds leaves it."""
+    import shutil
+    wrap = root / "python_wrap"
+    if not wrap.is_dir():
+        return
+    for child in wrap.iterdir():
+        if child.is_dir() and child.name != SITE_DIR and child.name not in keep and (child / "shim.mochi").is_file():
+            shutil.rmtree(child, ignore_errors=True)

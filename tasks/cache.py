@@ -29,6 +29,7 @@ __all__ = [
     "cache_root",
     "digest_file",
     "file_lock",
+    "find_by_name",
     "store_stream",
     "wheel_path",
 ]
@@ -57,6 +58,16 @@ def wheel_path(root: Path, b3: str, filename: str) -> Path:
     if not _HEX64.match(b3) or "/" in filename or filename.startswith("."):
         raise BridgeError(f"refusing cache path for digest {b3!r} and file {filename!r}")
     return root / "wheels" / b3 / filename
+
+
+def find_by_name(root: Path, filename: str) -> Path | None:
+    """A cached wheel called *filename* whose bytes still hash to the BLAKE3 its directory is named after."""
+    if "/" in filename or filename.startswith("."):
+        return None
+    for path in sorted((root / "wheels").glob(f"*/{filename}")):
+        if _HEX64.match(path.parent.name) and digest_file(path).blake3 == path.parent.name:
+            return path
+    return None
 
 
 def digest_file(path: Path) -> Digests:

@@ -6,10 +6,16 @@ as a :class:`Context`, which pickles, so doit's worker processes receive it as p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Context", "TargetPython"]
+__all__ = ["Context", "TargetPython", "offline_requested"]
+
+
+def offline_requested(environ: Mapping[str, str]) -> bool:
+    """`MOCHI_OFFLINE` set to anything but empty, 0, false, off or no: the same as `--offline`."""
+    return environ.get("MOCHI_OFFLINE", "").strip().lower() not in ("", "0", "false", "off", "no")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,10 +69,20 @@ class Context:
         """(required, trusted publisher or "") for distribution *name*."""
         required = "*" in self.require_attestations or name in self.require_attestations
         return required, dict(self.trusted_publishers).get(name, "")
+    frozen: bool = False
+    """`lock --frozen`: pins come from mochi.lock (no resolution), files are fetched by their locked hashes."""
+    offline: bool = False
+    """`--offline` / `MOCHI_OFFLINE=1`: no network at all; everything comes from the caches."""
+    compiler_cache: str = "none"
+    """The compiler launcher `[python].compiler-cache` settled on (`sccache`, `ccache` or `none`)."""
+    verbosity: int = 0
+    """-1 with `-q`, 1 with `-v`: how much the actions print (not an input of any task)."""
 
     def as_args(self) -> dict[str, Any]:
         """The facts as plain JSON-able data (for doit's `config_changed` and the no-op stamp)."""
-        return asdict(self)
+        out = asdict(self)
+        del out["verbosity"]  # presentation only: `lock -q` after `lock` is still a no-op
+        return out
 
     @property
     def target(self) -> TargetPython:

@@ -7,10 +7,12 @@ settles the index and cache; every task receives the resulting :class:`~tasks.co
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
+from .build.launcher import choose_launcher
 from .cache import cache_root
-from .context import Context
+from .context import Context, offline_requested
 from .resolve.interpreter import abi_floor, detect_interpreter
 from .resolve.manifest import load_manifest, unsupported_settings
 
@@ -18,7 +20,7 @@ __all__ = ["detect_context"]
 
 
 def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...] = (),
-                   elevation: str = "ignore") -> Context:
+                   elevation: str = "ignore", *, frozen: bool = False, verbosity: int = 0) -> Context:
     """Read the manifest and the environment once: the facts every task is parameterised by.
 
     With *write_state* false nothing is written (the interpreter memo is read but not refreshed).
@@ -47,4 +49,7 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
                    capabilities_declared=py.capabilities,
                    free_threaded=py.free_threaded, any_mode=py.any_mode, monomorphise=py.monomorphise,
                    async_mode=py.async_mode, release=release, elevation=elevation,
-                   require_attestations=py.require_attestations, trusted_publishers=py.trusted_publishers)
+                   require_attestations=py.require_attestations, trusted_publishers=py.trusted_publishers,
+                   frozen=frozen, offline=offline_requested(os.environ),
+                   compiler_cache=choose_launcher(py.compiler_cache, dict(os.environ)),
+                   verbosity=verbosity)

@@ -19,6 +19,8 @@ __all__ = [
     "InterpreterNotFound",
     "Location",
     "ManifestError",
+    "NotOnIndex",
+    "Offline",
     "PublishError",
     "ResolveError",
     "SourceError",
@@ -79,6 +81,14 @@ class ResolveError(BridgeError):
 
 class FetchError(BridgeError):
     """The index could not be read or did not offer a usable wheel."""
+
+
+class NotOnIndex(FetchError):
+    """The index answered that it has no such page (HTTP 404 or 410): a name it does not know."""
+
+
+class Offline(FetchError):
+    """The network was needed but is off (`--offline`) or did not answer: nothing could be verified."""
 
 
 class HashMismatch(FetchError):

@@ -30,7 +30,7 @@ from .codegen.render import module_name, py_ident
 from .context import Context
 from .detect import detect_context
 from .dispatch import run_action, wheel_present
-from .resolve.sources import find_mochi_files
+from .resolve.sources import import_key
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks", "task_dicts"]
 
@@ -82,12 +82,13 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         return state / "deps" / name
 
     def task_resolve() -> dict[str, Any]:
-        """Resolve mochi.toml's Python dependencies to exact pins (uv)."""
-        sources = [str(p) for p in find_mochi_files(root)]
-        return {"actions": [(run_action, ["act_resolve", args])], "file_dep": [str(root / "mochi.toml"), *sources],
+        """Resolve mochi.toml's Python dependencies to exact pins (uv; with --frozen, read them from mochi.lock)."""
+        # Keyed on the `import python` lines, not on the .mochi files: editing the program resolves nothing.
+        return {"actions": [(run_action, ["act_resolve", args])], "file_dep": [str(root / "mochi.toml")],
                 "targets": [str(state / "resolve.json")],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "indexes": list(ctx.indexes),
-                                             "sources": sources, "release": list(ctx.release)})],
+                                             "imports": import_key(root), "release": list(ctx.release),
+                                             "frozen": ctx.frozen, "offline": ctx.offline})],
                 "verbosity": 2}
 
     def fetch_tasks() -> Iterator[dict[str, Any]]:
@@ -97,8 +98,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             yield {"basename": "fetch", "name": pin["name"],
                    "actions": [(run_action, ["act_fetch", args, pin])],
                    "targets": [str(out)], "task_dep": ["resolve"],
-                   # locked_sha256 is left out: it changes when the lock is written, not when the pin does
-                   "uptodate": [config_changed({**tool, "pin": {k: v for k, v in pin.items() if k != "locked_sha256"},
+                   # only what decides the file: the locked_* fields change when the lock is written, not the pin
+                   "uptodate": [config_changed({**tool, "pin": {k: pin.get(k) for k in _FETCH_KEY},
                                                 "indexes": list(ctx.indexes), "python": list(ctx.python_version[:2]),
                                                 "attest": list(ctx.attestation_policy(pin["name"]))}),
                                 (wheel_present, [str(out)])]}
@@ -112,7 +113,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             d = deps_dir(pin["name"])
             yield {"basename": "stubs", "name": pin["name"], "actions": [(run_action, ["act_stubs", args, pin])],
                    "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
-                   "task_dep": [f"fetch:{pin['name']}"],
+                   "task_dep": ["fetch"],
                    "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect,
                                                             ctx.stubgen_aggressive],
                                                 "stub_dist": pin.get("locked_stub_dist", "")})]}
@@ -125,7 +126,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "actions": [(run_action, ["act_surface", args, pin["name"]])],
                    "file_dep": [str(d / "stubs.json"), str(d / "fetch.json"), str(d / "capabilities.json")],
                    "targets": [str(d / "surface.json")],
-                   "task_dep": [f"stubs:{pin['name']}", f"capabilities:{pin['name']}"],
+                   "task_dep": ["stubs", "capabilities"],
                    "uptodate": [config_changed({**tool, "any": ctx.any_mode,
                                                 "monomorphise": [list(m) for m in ctx.monomorphise]})]}
 
@@ -135,7 +136,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             name = pin["name"]
             d, wrap = deps_dir(name), root / "python_wrap" / name
             yield {"basename": "codegen", "name": name, "actions": [(run_action, ["act_codegen", args, name])],
-                   "file_dep": [str(d / "surface.json")], "task_dep": [f"surface:{name}"],
+                   "file_dep": [str(d / "surface.json")], "task_dep": ["surface"],
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
                    "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
@@ -160,7 +161,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             yield {"basename": "capabilities", "name": pin["name"],
                    "actions": [(run_action, ["act_capabilities", args, pin])],
                    "file_dep": [str(d / "fetch.json"), db], "targets": [str(d / "capabilities.json")],
-                   "task_dep": [f"fetch:{pin['name']}"],
+                   "task_dep": ["fetch"],
                    "uptodate": [config_changed({**tool, "free_threaded": ctx.free_threaded})]}
 
     def site_task() -> dict[str, Any]:
@@ -189,20 +190,35 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                                              "free_threaded": ctx.free_threaded})],
                 "verbosity": 2}
 
-    @create_after(  # type: ignore[untyped-decorator]  # doit ships no type hints
-        executed="resolve", creates=["fetch", "stubs", "surface", "codegen", "capabilities", "compile", "site", "lock"])
-    def task_chains() -> Iterator[dict[str, Any]]:
-        """Per-dependency chains, the compile and the lock: created once resolve has pinned the set."""
-        for basename, family in (("fetch", fetch_tasks), ("stubs", stubs_tasks), ("surface", surface_tasks),
-                                 ("codegen", codegen_tasks), ("capabilities", capabilities_tasks)):
-            # The group task exists even when no dependency has this stage, so task_dep on it holds.
-            yield {"basename": basename, "name": None, "doc": (family.__doc__ or "").strip()}
-            yield from family()
-        yield compile_task()
-        yield site_task()
-        yield lock_task()
+    creators: dict[str, Callable[..., Any]] = {"task_resolve": task_resolve, "task_check": _check_creator(args)}
+    # One creator per family, each created once resolve has pinned the set (doit's create_after), so that
+    # `doit list` shows each family's own description.
+    for basename, family in (("fetch", fetch_tasks), ("stubs", stubs_tasks), ("surface", surface_tasks),
+                             ("codegen", codegen_tasks), ("capabilities", capabilities_tasks)):
+        creators[f"task_{basename}"] = _delayed(basename, _group(basename, family))
+    for basename, single in (("compile", compile_task), ("site", site_task), ("lock", lock_task)):
+        creators[f"task_{basename}"] = _delayed(basename, single)
+    return creators
 
-    return {"task_resolve": task_resolve, "task_chains": task_chains, "task_check": _check_creator(args)}
+
+_FETCH_KEY = ("name", "version", "source", "location", "commit", "allow_yanked")
+"""The pin fields that decide which file a fetch gets."""
+
+
+def _group(basename: str, family: Callable[[], Iterator[dict[str, Any]]]) -> Callable[[], Iterator[dict[str, Any]]]:
+    def tasks() -> Iterator[dict[str, Any]]:
+        # The group task exists even when no dependency has this stage, so task_dep on it holds.
+        yield {"basename": basename, "name": None, "doc": (family.__doc__ or "").strip()}
+        yield from family()
+    tasks.__doc__ = family.__doc__
+    return tasks
+
+
+def _delayed(basename: str, creator: Callable[[], Any]) -> Callable[[], Any]:
+    def created() -> Any:
+        return creator()
+    created.__doc__ = creator.__doc__
+    return create_after(executed="resolve", creates=[basename])(created)  # type: ignore[no-any-return]
 
 
 def _check_creator(args: Context) -> Callable[[], dict[str, Any]]:

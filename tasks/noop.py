@@ -1,7 +1,7 @@
 """A no-op lock without loading the task graph: the stat of every file the graph reads or writes.
 
 After a successful lock the CLI records the context and the (mtime, size) of every `file_dep` and
-`target` of every task, of each cached wheel, and the list of `.mochi` sources. When the next lock
+`target` of every task, of each cached wheel, and the `import python` lines of the `.mochi` sources. When the next lock
 finds all of that unchanged, every task would be up to date, so doit is not even imported
 (DESIGN §10: a no-op lock within twice a warm resolver run). Anything different, missing or
 unreadable falls through to the full graph, which then decides.
@@ -17,7 +17,7 @@ from typing import Any
 from . import __version__
 from .cache import atomic_write
 from .context import Context
-from .resolve.sources import find_mochi_files
+from .resolve.sources import import_key
 
 __all__ = ["STAMP", "read_unchanged", "write_stamp"]
 
@@ -33,9 +33,8 @@ def _stat(path: str) -> list[int] | None:
 
 
 def _state(ctx: Context) -> dict[str, Any]:
-    root = Path(ctx.root)
-    return {"version": __version__, "ctx": json.loads(json.dumps(ctx.as_args())),
-            "sources": [str(p) for p in find_mochi_files(root)]}
+    # The import lines, not the .mochi files: a lock after editing a comment is still a no-op.
+    return {"version": __version__, "ctx": json.loads(json.dumps(ctx.as_args())), "imports": import_key(Path(ctx.root))}
 
 
 def write_stamp(ctx: Context, creators: dict[str, Callable[..., Any]]) -> None:

@@ -116,8 +116,20 @@ class FixtureIndex:
                 elif len(parts) == 5 and parts[0] == "integrity" and parts[4] == "provenance" \
                         and parts[3] in index.provenance:
                     self._send(200, "application/vnd.pypi.integrity.v1+json", index.provenance[parts[3]])
+                elif parts == ["simple"]:
+                    self._root()
                 else:
                     self._send(404, "text/plain", b"not found")
+
+            def _root(self) -> None:
+                """PEP 691/503 root: every project the index serves."""
+                names = sorted({str(parse_wheel_filename(f)[0]) for f in index.files})
+                if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
+                    body = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]})
+                    self._send(200, "application/vnd.pypi.simple.v1+json", body.encode())
+                else:
+                    links = "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
+                    self._send(200, "text/html", f"<!DOCTYPE html><html><body>{links}</body></html>".encode())
 
             def _project(self, name: str) -> None:
                 mine = sorted(f for f in index.files if _dist_name(f)[0] == name)

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helpers import REPO, run_cli, tree_files
+from conftest import MANIFEST
+from helpers import REPO, fixture_index, run_cli, tree_files
 
 
 def _cache_wheel(cache: Path, filename: str) -> Path:
@@ -96,8 +97,9 @@ def test_pip_installs_from_the_pylock(locked: dict[str, Any], tmp_path: Path) ->
         "helperfix", "liarfix", "typedfix"]
 
 
-def test_add_writes_the_manifest_keeping_its_formatting(make_project: Any) -> None:
-    root = make_project()
+def test_add_writes_the_manifest_keeping_its_formatting(make_project: Any, wheel_dir: Path) -> None:
+    idx = fixture_index([*sorted(wheel_dir.glob("*.whl")), *sorted((wheel_dir / "extra").glob("extrafix-*.whl"))])
+    root = make_project(MANIFEST.format(url=idx.url))
     manifest = root / "mochi.toml"
     manifest.write_text("# my project\n" + manifest.read_text().replace(
         'typedfix = "^1.0"', 'typedfix = "^1.0"   # the typed one'))
@@ -116,6 +118,7 @@ def test_add_writes_the_manifest_keeping_its_formatting(make_project: Any) -> No
     assert "invalid requirement 'liarfix@=>1'" in bad.stderr
     assert manifest.read_text().replace('liarfix = ">=1.1"', 'liarfix = "==1.0"').replace(
         '\nextrafix = {version = "^1", extras = ["fast"]}', "") == before
+    idx.stop()
 
 
 def test_killing_a_lock_at_any_moment_never_breaks_the_next_one(make_project: Any, tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_lock_ends_with_a_summary_and_quiet_prints_nothing(locked: dict[str, Any
 def test_graph_writes_the_task_graph(locked: dict[str, Any], copy_project: Any, tmp_path: Path) -> None:
     root = copy_project(locked["root"])
     out = tmp_path / "g.dot"
-    proc = run_cli("graph", str(root), "-o", str(out), env=locked["env"])
+    proc = run_cli("graph", str(root), "--tasks", "-o", str(out), env=locked["env"])
     assert proc.returncode == 0, proc.stderr
     dot = out.read_text()
     for edge in ('"stubs:typedfix" -> "fetch:typedfix"', '"surface:typedfix" -> "stubs:typedfix"',

@@ -13,20 +13,21 @@ import hashlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging import tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from ..cache import Digests, atomic_write, digest_file, file_lock, store_stream, wheel_path
-from ..errors import FetchError, HashMismatch
+from ..errors import FetchError, HashMismatch, Offline
 from ..resolve.resolver import find_uv
 from ..run import run
 from .attest import AttestedFile, attest_release
 from .index import IndexFile, fetch_project, open_url, select_wheel
 from .wheel import open_wheel, read_member, read_metadata, safe_members
 
-__all__ = ["FetchedWheel", "build_from_source", "fetch_from_index"]
+__all__ = ["FetchedWheel", "build_from_source", "fetch_from_index", "fetch_locked"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +101,46 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
                         path=str(path), attestations=attested)
 
 
+def fetch_locked(name: str, version: str, locked: dict[str, Any], cache: Path, source_kind: str, offline: bool
+                 ) -> FetchedWheel | None:
+    """The wheel mochi.lock records, by its hashes: from the cache, else (index pins, online) from its locked URL.
+
+    No index page is read. None for a path or git pin that is not cached (the caller builds it).
+
+    :raises Offline: offline, and the cache does not hold the file.
+    :raises HashMismatch: the downloaded bytes are not the locked ones; nothing is cached.
+    """
+    filename, sha256, b3 = locked["filename"], locked["sha256"], locked["blake3"]
+    path = wheel_path(cache, b3, filename)
+    with file_lock(cache / "locks" / f"{sha256}.lock"):
+        digests = digest_file(path) if path.is_file() else None
+        if digests is not None and (digests.sha256, digests.blake3) != (sha256, b3):
+            path.unlink()  # verified on use: changed bytes are never used
+            digests = None
+        if digests is None:
+            if source_kind != "index":
+                if offline:
+                    raise Offline(f"offline: the wheel built from {name}'s {source_kind} source ({filename}) is not "
+                                  f"in the cache {cache}", "run once with the network, or restore MOCHI_CACHE_DIR")
+                return None
+            if offline:
+                raise Offline(f"offline: {name} {version} ({filename}) is not in the cache {cache}",
+                              "run once with the network to fill it, or restore MOCHI_CACHE_DIR from a machine "
+                              "that locked this project")
+            stream, _, _ = open_url(locked["url"])
+            with stream:
+                _, digests = store_stream(cache, filename, stream, sha256)
+            if digests.blake3 != b3:
+                raise HashMismatch(f"{filename}: mochi.lock records blake3 {b3} but the download has {digests.blake3}",
+                                   "the file is not the locked one; nothing was used")
+            atomic_write(cache / "by-sha256" / sha256, f"{digests.blake3}\n".encode())
+    meta = read_metadata(path)
+    return FetchedWheel(name=name, version=version, filename=filename, url=locked["url"], index=locked["index"],
+                        size=digests.size, sha256=digests.sha256, blake3=digests.blake3,
+                        simple_sha256=locked["simple_sha256"],
+                        requires_dist=sorted(str(r) for r in meta.requires_dist or []), path=str(path))
+
+
 def _check_metadata(wheel: Path, expected: str) -> None:
     """PEP 658: the metadata the index advertised must be the metadata inside the wheel."""
     with open_wheel(wheel) as zf:
@@ -131,10 +172,16 @@ def _cached(cache: Path, filename: str, sha256: str) -> Digests | None:
 
 
 def build_from_source(name: str, version: str, kind: str, location: str, commit: str, interpreter: str,
-                      index_url: str, cache: Path) -> FetchedWheel:
-    """Build the wheel of a path or git pin and cache it under its BLAKE3."""
+                      index_url: str, cache: Path, offline: bool = False) -> FetchedWheel:
+    """Build the wheel of a path or git pin and cache it under its BLAKE3.
+
+    *offline*: build backends come from uv's cache, and a git source cannot be cloned.
+    """
     with tempfile.TemporaryDirectory(prefix="mochi-build-") as tmp:
         src = Path(location)
+        if kind == "git" and offline:
+            raise Offline(f"offline: {name} comes from git ({location}) and its wheel is not in the cache",
+                          "run once with the network, or restore MOCHI_CACHE_DIR")
         if kind == "git":
             src = Path(tmp) / "checkout"
             hint = "check the git URL and that the commit exists"
@@ -146,7 +193,8 @@ def build_from_source(name: str, version: str, kind: str, location: str, commit:
             out = Path(tmp) / "dist"
             run([find_uv(), "build", "--wheel", "--out-dir", str(out), "--python", interpreter, "--no-config",
                  "--no-python-downloads", "--default-index", index_url, "--cache-dir", str(cache / "uv"), "--quiet",
-                 str(src)], hint=f"the {kind} source of {name} did not build a wheel", timeout=900)
+                 *(["--offline"] if offline else []), str(src)],
+                hint=f"the {kind} source of {name} did not build a wheel", timeout=900)
             wheels = sorted(out.glob("*.whl"))
             if len(wheels) != 1:
                 raise FetchError(f"building {name} from {location} produced {len(wheels)} wheels")

@@ -27,9 +27,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from ..errors import FetchError
+from ..context import offline_requested
+from ..errors import FetchError, NotOnIndex, Offline
 
-__all__ = ["IndexFile", "default_index_url", "fetch_project", "open_url", "select_wheel"]
+__all__ = ["IndexFile", "default_index_url", "fetch_project", "offline", "open_url", "select_wheel"]
 
 _ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
            "text/html;q=0.01")
@@ -99,6 +100,9 @@ def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
     """Open *url* with bounded timeouts and retries on transient errors; returns (stream, content type, final url)."""
     if url.startswith("file://") and url.endswith("/"):
         url += "index.html"  # a static PEP 503 tree on disk: the directory's page is its index.html
+    if offline() and not url.startswith("file://"):
+        raise Offline(f"{url}: not fetched: offline (--offline or MOCHI_OFFLINE)",
+                      "run once with the network to fill the caches (or restore MOCHI_CACHE_DIR), then retry")
     headers = {"User-Agent": "mochi-pybridge"}
     if accept:
         headers["Accept"] = accept
@@ -109,8 +113,8 @@ def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
             return cast(BinaryIO, resp), resp.headers.get("Content-Type", ""), resp.geturl()
         except urllib.error.HTTPError as exc:
             if exc.code < 500:
-                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}",
-                                 "check the package name and the index URL") from None
+                kind = NotOnIndex if exc.code in (404, 410) else FetchError
+                raise kind(f"{url}: HTTP {exc.code} {exc.reason}", "check the package name and the index URL") from None
             last = f"HTTP {exc.code} {exc.reason}"
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLError):
@@ -121,8 +125,13 @@ def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
             last = str(exc) or type(exc).__name__
         if attempt + 1 < _RETRIES:
             time.sleep(0.2 * (2 ** attempt))
-    raise FetchError(f"{url}: {last} (after {_RETRIES} attempts)",
-                     "the index did not answer; check the URL and your network, then retry")
+    raise Offline(f"{url}: {last} (after {_RETRIES} attempts)",
+                  "the index did not answer; check the URL and your network, then retry")
+
+
+def offline() -> bool:
+    """`--offline` (the CLI sets `MOCHI_OFFLINE`): every URL but `file://` is refused before it is opened."""
+    return offline_requested(os.environ)
 
 
 def fetch_project(index_url: str, name: str) -> list[IndexFile]:

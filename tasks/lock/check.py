@@ -19,7 +19,7 @@ from ..audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_impor
 from ..cache import digest_file, wheel_path
 from ..codegen.render import render_all
 from ..context import Context
-from ..errors import BridgeError
+from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
 from ..fetch.index import fetch_project, open_url
 from ..resolve.manifest import load_manifest
@@ -38,8 +38,12 @@ class Drift:
     field: str
     locked: str
     actual: str
+    unverified: bool = False
+    """The field could not be recomputed (offline, or the index did not answer): not known to differ."""
 
     def __str__(self) -> str:
+        if self.unverified:
+            return f"{self.package}: {self.field}: not verified: {self.actual}"
         return f"{self.package}: {self.field}: locked {self.locked or '(none)'}, actual {self.actual or '(none)'}"
 
 
@@ -101,7 +105,7 @@ def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
     location = str((Path(ctx.root) / entry.source_location).resolve()) if entry.source_kind == "path" else (
         entry.source_location)
     built = build_from_source(entry.name, entry.version, entry.source_kind, location, entry.commit,
-                              ctx.interpreter, ctx.default_index, scratch / "cache")
+                              ctx.interpreter, ctx.default_index, scratch / "cache", ctx.offline)
     return Path(built.path)
 
 
@@ -109,6 +113,8 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
     drifts: list[Drift] = []
     try:
         wheel = _wheel_copy(entry, ctx, scratch)
+    except Offline as exc:
+        return [Drift(entry.name, "wheel", entry.wheel_filename, f"not in the cache and {exc.message}", True)]
     except BridgeError as exc:
         return [Drift(entry.name, "wheel", entry.wheel_filename, f"unavailable: {exc.message}")]
     digests = digest_file(wheel)
@@ -124,9 +130,11 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
         try:
             listed = fetch_project(entry.source_location, entry.name)
             simple = next((f.sha256 for f in listed if f.filename == entry.wheel_filename), "")
+            _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
+        except Offline as exc:
+            drifts.append(Drift(entry.name, "pypi-simple-sha256", entry.pypi_simple_sha256, exc.message, True))
         except BridgeError as exc:
-            simple = f"unavailable: {exc.message}"
-        _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
+            _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, f"unavailable: {exc.message}")
         drifts += [Drift(entry.name, *d) for d in attestation_drifts(entry, listed, ctx)]  # PEP 740, offline-capable
     if not entry.direct or not wheel_ok:
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
@@ -134,6 +142,8 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
         stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
                             ctx.stubgen_fallback, ctx.stubgen_inspect, entry.stub_distribution,
                             ctx.stubgen_aggressive)
+    except Offline as exc:
+        return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, exc.message, True)]
     except BridgeError as exc:
         return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, f"unavailable: {exc.message}")]
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)

@@ -25,6 +25,7 @@ from .package import PackageInfo, PublishSettings, parse_package, parse_publish
 from .publishers import PUBLISHER_FORMS, parse_publisher
 
 __all__ = [
+    "COMPILER_CACHES",
     "DEFAULT_REQUIRES_PYTHON",
     "Dependency",
     "Index",
@@ -40,7 +41,8 @@ DEFAULT_REQUIRES_PYTHON = ">=3.12"
 _PRIORITIES = ("primary", "supplemental", "explicit")
 _PYTHON_KEYS = ("requires-python", "interpreter", "indexes", "strict-return-types", "async-mode", "runtime",
                 "stubgen", "free-threaded", "require-attestations", "trusted-publishers", "monomorphise", "any",
-                "capabilities", "publish")
+                "capabilities", "publish", "compiler-cache")
+COMPILER_CACHES = ("auto", "sccache", "ccache", "none")
 _CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
 _STUBGEN_KEYS = ("fallback", "aggressive", "inspect-mode")
 _DEP_KEYS = ("version", "extras", "markers", "index", "path", "git", "branch", "rev", "tag", "editable")
@@ -112,6 +114,8 @@ class PythonSettings:
     any_mode: str = "refuse"
     capabilities: tuple[str, ...] | None = None
     """The capabilities `[python.capabilities]` allows; None when the table is absent (audit only)."""
+    compiler_cache: str = "auto"
+    """The C compiler launcher for the wrapper build: `auto`, `sccache`, `ccache` or `none`."""
     where: tuple[tuple[str, Location], ...] = ()
     """Where each key was written, for messages about it later."""
     publish: PublishSettings = field(default_factory=PublishSettings)
@@ -335,14 +339,19 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
     any_mode = table.get("any", "refuse")
     if any_mode not in ("refuse", "handle"):
         raise ManifestError(where["any"], f"'any' must be \"refuse\" or \"handle\", not {any_mode!r}")
+    compiler_cache = table.get("compiler-cache", "auto")
+    if compiler_cache not in COMPILER_CACHES:
+        raise ManifestError(where["compiler-cache"], f"'compiler-cache' must be one of "
+                            f"{', '.join(repr(c) for c in COMPILER_CACHES)}, not {compiler_cache!r}",
+                            'write compiler-cache = "auto" (sccache when SCCACHE_* configures a remote cache)')
     return PythonSettings(requires_python=req, interpreter=interp, indexes=_parse_indexes(table, where),
                           strict_return_types=bools["strict-return-types"], async_mode=async_mode,
                           stubgen_fallback=fallback, stubgen_aggressive=aggressive, stubgen_inspect=inspect,
                           free_threaded=bools["free-threaded"], require_attestations=attestations,
                           trusted_publishers=_trusted_publishers(table, loc),
                           monomorphise=_monomorphise(table, where), any_mode=str(any_mode),
-                          capabilities=_capabilities(table, loc), where=tuple(sorted(where.items())),
-                          publish=parse_publish(table, req, loc))
+                          capabilities=_capabilities(table, loc), compiler_cache=str(compiler_cache),
+                          where=tuple(sorted(where.items())), publish=parse_publish(table, req, loc))
 
 
 def _trusted_publishers(table: Mapping[str, object], loc: _Locator) -> tuple[tuple[str, str], ...]:

@@ -151,17 +151,30 @@ def _source(dep: Dependency, by_url: Mapping[str, str]) -> tomlkit.items.InlineT
 
 
 def resolve(manifest: Manifest, interpreter: str, python_version: tuple[int, int, int], env: Mapping[str, str],
-            default_index: str, cache: Path, work: Path, sticky: Mapping[str, str]) -> tuple[list[Pin], str]:
-    """Pins and the name of the resolver that made them: uv, or pip when uv is missing or fails."""
+            default_index: str, cache: Path, work: Path, sticky: Mapping[str, str], *, offline: bool = False,
+            on_fallback: Callable[[ResolveError], None] | None = None) -> tuple[list[Pin], str]:
+    """Pins and the name of the resolver that made them: uv, or pip when uv is missing or fails.
+
+    *on_fallback* hears uv's error before pip is tried, so the reason is never lost. With *offline*, uv
+    resolves from its cache alone and pip (which needs the index) is not tried.
+    """
     try:
         pins = _sticky_attempts(lambda s: resolve_with_uv(manifest, interpreter, python_version, env, default_index,
-                                                          cache, work, s), sticky)
+                                                          cache, work, s, offline=offline), sticky)
         used = "uv"
     except ResolveError as uv_error:
+        if offline:
+            raise ResolveError(f"{uv_error.message}\n(offline: uv had only its cache; pip's resolver needs the "
+                               "index, so it was not tried)", "run once with the network, or restore "
+                               "MOCHI_CACHE_DIR from a machine that locked this project") from None
+        if on_fallback is not None:
+            on_fallback(uv_error)
         try:
             pins = _sticky_attempts(lambda s: resolve_with_pip(manifest, interpreter, python_version,
                                                                default_index, work, s), sticky)
         except ResolveError as pip_error:
+            if on_fallback is not None:  # uv's reason was shown already
+                raise ResolveError(f"{pip_error.message}\n(uv failed first, as shown above)", uv_error.hint) from None
             raise ResolveError(f"{uv_error.message}\n(the pip fallback failed too: {pip_error.message})",
                                uv_error.hint) from None
         used = "pip"
@@ -193,7 +206,7 @@ def isolated_env(scratch: Path) -> dict[str, str]:
 
 def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[int, int, int],
                     env: Mapping[str, str], default_index: str, cache: Path, work: Path,
-                    sticky: Mapping[str, str]) -> list[Pin]:
+                    sticky: Mapping[str, str], offline: bool = False) -> list[Pin]:
     uv = find_uv()
     work.mkdir(parents=True, exist_ok=True)
     # A scratch project outside the user's tree: uv must not discover the user's pyproject or uv.toml.
@@ -204,7 +217,7 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
         (project / "pyproject.toml").write_text(text, encoding="utf-8")
         (work / "pyproject.toml").write_text(text, encoding="utf-8")  # kept for inspection
         common = ["--project", str(project), "--python", interpreter, "--no-python-downloads",
-                  "--cache-dir", str(cache / "uv"), "--quiet"]
+                  "--cache-dir", str(cache / "uv"), "--quiet", *(["--offline"] if offline else [])]
         uv_env = isolated_env(Path(tmp))
         try:
             run([uv, "lock", *common], env=uv_env, timeout=600)

@@ -20,7 +20,7 @@ from packaging.version import Version
 from ..errors import Location, SourceError
 from .manifest import Manifest, translate_constraint
 
-__all__ = ["PythonImport", "check_imports", "find_mochi_files", "parse_imports", "scan_project"]
+__all__ = ["PythonImport", "check_imports", "find_mochi_files", "import_key", "parse_imports", "scan_project"]
 
 _IMPORT_RE = re.compile(r'^(\s*)import\s+python\s+"([^"]*)"(?:\s+as\s+([A-Za-z_]\w*))?')
 _SKIP_DIRS = {".mochi", "python_wrap", ".git", ".venv", "node_modules"}
@@ -77,6 +77,18 @@ def scan_project(root: Path) -> list[PythonImport]:
     for path in find_mochi_files(root):
         imports.extend(parse_imports(path.read_text(encoding="utf-8"), path))
     return imports
+
+
+def import_key(root: Path) -> list[list[str]] | str:
+    """The project's `import python` lines as resolution sees them (name, constraint, extras), sorted.
+
+    Comments, code and the place of a line do not count, so editing the program resolves nothing again. A line
+    that does not parse gives a key of its own, so resolve runs and reports it with its place.
+    """
+    try:
+        return [list(t) for t in sorted({(i.name, i.specifier, ",".join(i.extras)) for i in scan_project(root)})]
+    except (SourceError, OSError, UnicodeDecodeError) as exc:
+        return f"unreadable: {exc}"
 
 
 def check_imports(imports: list[PythonImport], manifest: Manifest, pins: dict[str, str] | None = None) -> None:

@@ -172,12 +172,29 @@ def stub_source(ctx: Context, cache: Path | None = None) -> StubSource:
 
 
 def _stub_wheel(project: str, package_version: str, source: StubSource, pinned: str) -> Path | None:
-    """Fetch the chosen wheel of stub project *project* (None when the index has none)."""
+    """Fetch the chosen wheel of stub project *project* (None when the index has none).
+
+    The stub wheel a lock recorded (*pinned*, a filename) is taken from the cache when it is there, without
+    asking the index; offline, a pinned stub wheel the cache lacks is an error rather than a silent change
+    of stub tier.
+    """
+    from ..cache import find_by_name
+    from ..errors import Offline
     from ..fetch.download import fetch_from_index
     from ..fetch.index import fetch_project
+    try:
+        mine = bool(pinned) and parse_wheel_filename(pinned)[0] == canonicalize_name(project)
+    except InvalidWheelFilename:
+        mine = False
+    if mine and (cached := find_by_name(source.cache, pinned)) is not None:
+        return cached
     for url in source.indexes:
         try:
             listing = fetch_project(url, project)
+        except Offline:
+            if mine:
+                raise
+            continue
         except FetchError:
             continue
         wheels = []
