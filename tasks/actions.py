@@ -87,8 +87,11 @@ def from_lock(ctx: Context, manifest: Manifest, locked: list[LockEntry]) -> bool
     return ctx.offline and not ctx.release and not manifest_disagreements(manifest, locked)
 
 
-def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest) -> ResolveError:
-    """*exc*, led by a "did you mean" for each index dependency the indexes do not know (asked only now)."""
+def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest, *, adding: bool = False) -> ResolveError:
+    """*exc*, led by a "did you mean" for each index dependency the indexes do not know (asked only now).
+
+    *adding*: the manifest is `add`'s proposal, not the file, so no line of it is named.
+    """
     from .fetch.names import unknown_projects
     names = [d.name for d in manifest.dependencies if d.source_kind == "index"]
     try:
@@ -100,12 +103,13 @@ def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest) -> R
     lines = []
     for name, close in unknown.items():
         dep = manifest.dependency(name)
-        where = f"{dep.where}: " if dep else ""
+        where = f"{dep.where}: " if dep and not adding else ""
         guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         lines.append(f"{where}no package named {name!r} on {', '.join(ctx.indexes)}{guess}")
     said = f"\n(the resolver said: {exc.message})" if ctx.verbosity > 0 else ""
-    return ResolveError("\n".join(lines) + said,
-                        "fix the name in mochi.toml (`mochi-py remove NAME`, then `mochi-py add` the right one)")
+    hint = ("check the spelling; mochi.toml was not changed" if adding else
+            "fix the name in mochi.toml (`mochi-py remove NAME`, then `mochi-py add` the right one)")
+    return ResolveError("\n".join(lines) + said, hint)
 
 
 def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:

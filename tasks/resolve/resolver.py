@@ -36,6 +36,7 @@ from .manifest import Dependency, Index, Manifest
 
 __all__ = [
     "Pin",
+    "Unsatisfiable",
     "find_cycle",
     "find_uv",
     "isolated_env",
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 ROOT_NAME = "mochi-pybridge-resolution-root"
+
+
+class Unsatisfiable(ResolveError):
+    """uv resolved and found that no set of versions satisfies the requirements (not uv failing)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +167,8 @@ def resolve(manifest: Manifest, interpreter: str, python_version: tuple[int, int
         pins = _sticky_attempts(lambda s: resolve_with_uv(manifest, interpreter, python_version, env, default_index,
                                                           cache, work, s, offline=offline), sticky)
         used = "uv"
+    except Unsatisfiable:
+        raise
     except ResolveError as uv_error:
         if offline:
             raise ResolveError(f"{uv_error.message}\n(offline: uv had only its cache; pip's resolver needs the "
@@ -223,7 +230,10 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
             run([uv, "lock", *common], env=uv_env, timeout=600)
             pylock = run([uv, "export", "--format", "pylock.toml", "--frozen", "--no-header", *common], env=uv_env)
         except SubprocessFailed as exc:
-            raise ResolveError(
+            # uv answered (no set of versions fits): pip would only say the same, slower. Anything else is uv
+            # failing (a TLS error, a crash): that is what the pip fallback is for (R9).
+            kind = Unsatisfiable if "No solution found" in exc.output else ResolveError
+            raise kind(
                 f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}:\n"
                 f"{exc.output.strip()}", "check the constraints in mochi.toml and that the index serves them") from None
         lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
