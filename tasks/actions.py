@@ -334,8 +334,10 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
                           + "\n".join(f"  {d}" for d in diffs)
                           + "\n  hint: run `mochi-py lock` (without --frozen) and commit the new mochi.lock")
     # pylock first: a lock killed between the two writes leaves mochi.lock, the source of truth, as it was.
-    atomic_write(root / "pylock.toml", pylock.encode())
-    atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx.requires_python).encode())
+    if not (ctx.frozen and (root / "pylock.toml").is_file() and (root / "pylock.toml").read_text("utf-8") == pylock):
+        atomic_write(root / "pylock.toml", pylock.encode())
+    if not ctx.frozen:  # a frozen run reproduced the lock (checked above) and never rewrites it
+        atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx.requires_python).encode())
     _prune_wrappers(root, {e.name for e in entries if e.direct})
     for e in entries:
         if e.direct:

@@ -187,7 +187,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 "targets": [str(root / "mochi.lock"), str(root / "pylock.toml")],
                 "uptodate": [config_changed({**tool, "requires_python": ctx.requires_python,
                                              "declared": ctx.capabilities_declared, "elevation": ctx.elevation,
-                                             "free_threaded": ctx.free_threaded})],
+                                             "free_threaded": ctx.free_threaded}),
+                             not ctx.frozen],  # --frozen compares what it built with mochi.lock every time
                 "verbosity": 2}
 
     creators: dict[str, Callable[..., Any]] = {"task_resolve": task_resolve, "task_check": _check_creator(args)}

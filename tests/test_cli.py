@@ -158,14 +158,16 @@ def test_editing_the_program_outside_import_lines_resolves_nothing(locked: dict[
     assert changed.returncode == 0 and "resolve" in executed_tasks(changed.stdout)
 
 
-def test_uv_failure_is_shown_before_the_pip_fallback(tmp_path: Path, index: FixtureIndex,
-                                                     cache_env: dict[str, str]) -> None:
+def test_uv_failure_is_shown_before_the_pip_fallback(locked: dict[str, Any], copy_project: Any,
+                                                     tmp_path: Path) -> None:
     from uv import find_uv_bin
-    fake = tmp_path / "uv"
+    fake = tmp_path / "uv"  # uv failing the way a TLS-intercepting proxy makes it fail; every other uv call is real
     fake.write_text(f'#!/bin/sh\nif [ "$1" = lock ]; then echo "error: invalid peer certificate: UnknownIssuer" >&2; '
                     f'exit 2; fi\nexec {find_uv_bin()} "$@"\n')
     fake.chmod(0o755)
-    proc = mochi_py("lock", cwd=_project(tmp_path, index), env={**cache_env, "MOCHI_UV": str(fake)})
+    root = copy_project(locked["root"])
+    shutil.rmtree(root / ".mochi")
+    proc = mochi_py("lock", cwd=root, env={**locked["env"], "MOCHI_UV": str(fake)})
     assert proc.returncode == 0, proc.stderr
     assert "warning: uv could not resolve; trying pip's resolver. uv said:" in proc.stderr
     assert "invalid peer certificate: UnknownIssuer" in proc.stderr
