@@ -8,6 +8,7 @@ values or a ``TaskFailed`` carrying the user-facing message.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -229,13 +230,16 @@ def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
     jobs = [WrapperJob(dist=n, module=module_name(n), c_source=_deps_dir(ctx, n) / f"{module_name(n)}.c",
                        dest_dir=root / "python_wrap" / n) for n in names]
     stats: list[LauncherStats] = []
+    started = time.monotonic()
     try:
         results = build_wrappers(jobs, ctx.interpreter, ctx.abi_floor, Path(ctx.build_dir),
                                  Path(ctx.cache), ctx.compiler_cache, (root,), stats)
     except BridgeError as exc:
         return _failed(exc)
     _write_json(root / ".mochi" / "compile.json", results)
-    _write_json(root / ".mochi" / "compiler-cache.json", stats[0].to_dict() if stats else {})
+    # what the compile step cost and what the launcher saved (the lock's summary and bench/fleet.py read it)
+    _write_json(root / ".mochi" / "compiler-cache.json",
+                {**(stats[0].to_dict() if stats else {}), "seconds": round(time.monotonic() - started, 3)})
     return {"compiled": sum(r["cached"] == "no" for r in results.values()),
             "cache_hits": sum(r["cached"] == "yes" for r in results.values())}
 
