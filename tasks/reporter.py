@@ -32,6 +32,7 @@ class ProgressReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no 
         self.tty = bool(getattr(outstream, "isatty", lambda: False)())
         self.color = use_color(outstream)
         self.done = 0
+        self.started = 0
         self.cached = 0
 
     def _paint(self, code: str, text: str) -> str:
@@ -49,7 +50,8 @@ class ProgressReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no 
             super().execute_task(task)
             return
         stage, name = self._describe(task)
-        self.write(f"{self._paint('36', f'[{self.done + 1:>3}]')} {stage:<14} {name}\n")
+        self.started += 1  # counted at the start: with parallel workers several run before one is done
+        self.write(f"{self._paint('36', f'[{self.started:>3}]')} {stage:<14} {name}\n")
 
     def add_success(self, task: Any) -> None:
         if not task.actions or task.name.startswith("_"):
