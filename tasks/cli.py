@@ -70,10 +70,10 @@ _COMMANDS = {
                "refused unless --allow-capability-elevation is given (on a terminal, you are asked instead)."),
     "check": (c.opts_check, c.cmd_check, "verify that mochi.lock still matches reality; exit 1 on drift, 3 when "
               "something could not be verified",
-              "Recompute every hash, the stub provenance and the wrapper hash of every locked package and compare "
-              "them with mochi.lock. Writes nothing. Exit 0 when the lock holds, 1 with a per-package, per-field "
-              "list when it drifted, 3 when some fields could not be verified (offline, or the index did not "
-              "answer) and nothing else drifted."),
+              "Recompute every hash, the stub provenance and the wrapper hash of every locked package, re-verify "
+              "its PEP 740 provenance, and compare them with mochi.lock. Writes nothing. Exit 0 when the lock "
+              "holds, 1 with a per-package, per-field list when it drifted, 3 when some fields could not be "
+              "verified (offline, or the index did not answer) and nothing else drifted."),
     "tree": (c.opts_tree, c.cmd_tree, "the locked packages as a dependency tree, with the imports that brought "
              "them in", "Print mochi.lock as a tree: each direct dependency with its version and the import "
              "python lines that use it, and what it requires below it ((*): shown above). Reads only mochi.lock "
@@ -112,6 +112,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     args = _parser(prog).parse_args(argv)
     try:
+        c.refresh_trust(args)
         return _COMMANDS[args.command][1](args)
     except BridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,6 +39,20 @@ def _offline(parser: argparse.ArgumentParser) -> None:
                         help="no network at all: everything from the caches (also MOCHI_OFFLINE=1)")
 
 
+def _trust(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refresh-trust-root", action="store_true",
+                        help="first update sigstore's trust root from its TUF repository (online); PEP 740 "
+                        "attestations are always verified offline, against the trust root on this machine")
+
+
+def refresh_trust(args: argparse.Namespace) -> None:
+    """--refresh-trust-root, before the command runs."""
+    if getattr(args, "refresh_trust_root", False):
+        from .fetch.attest import refresh_trust_root
+        refresh_trust_root()
+        say(_verbosity(args), "sigstore trust root refreshed")
+
+
 def _verbosity(args: argparse.Namespace) -> int:
     return QUIET if args.quiet else VERBOSE if args.verbose else 0
 
@@ -70,6 +84,7 @@ def opts_lock(p: argparse.ArgumentParser) -> None:
                    help="resolve nothing: build what mochi.lock says, fetching its files by hash; exit 1 if "
                    "mochi.toml and mochi.lock disagree (for CI)")
     _offline(p)
+    _trust(p)
 
 
 def _jobs(p: argparse.ArgumentParser) -> None:
@@ -87,6 +102,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 def opts_sync(p: argparse.ArgumentParser) -> None:
     _jobs(p)
     _offline(p)
+    _trust(p)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -178,6 +194,7 @@ def opts_update(p: argparse.ArgumentParser) -> None:
     p.add_argument("packages", nargs="*", help="distributions to update (default: all)")
     p.add_argument("--allow-capability-elevation", action="store_true", help="accept packages that gain capabilities")
     _offline(p)
+    _trust(p)
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -224,6 +241,7 @@ def _manifest(root: Path) -> Manifest:
 def opts_check(p: argparse.ArgumentParser) -> None:
     _dir_alias(p)
     _offline(p)
+    _trust(p)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -422,13 +440,17 @@ def opts_report(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .cache import atomic_write
+    from .lock.attestations import attestation_lines
+    from .lock.lockfile import read_lock
     from .lock.report import load_surfaces, render_html, render_text
 
     root = project_root(args)
     surfaces = load_surfaces(root)
     print(render_text(surfaces))
+    publishers = attestation_lines(read_lock(root / "mochi.lock"))
+    print("publishers (PEP 740 attestations):\n" + "\n".join(f"  {line}" for line in publishers))
     out = args.html or root / ".mochi" / "report.html"
-    atomic_write(out, render_html(surfaces).encode())
+    atomic_write(out, render_html(surfaces, publishers).encode())
     say(_verbosity(args), f"wrote {out}")
     return EXIT_OK
 

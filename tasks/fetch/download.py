@@ -138,7 +138,8 @@ def fetch_locked(name: str, version: str, locked: dict[str, Any], cache: Path, s
     return FetchedWheel(name=name, version=version, filename=filename, url=locked["url"], index=locked["index"],
                         size=digests.size, sha256=digests.sha256, blake3=digests.blake3,
                         simple_sha256=locked["simple_sha256"],
-                        requires_dist=sorted(str(r) for r in meta.requires_dist or []), path=str(path))
+                        requires_dist=sorted(str(r) for r in meta.requires_dist or []), path=str(path),
+                        attestations=tuple(AttestedFile(**a) for a in locked.get("attestations", [])))
 
 
 def _check_metadata(wheel: Path, expected: str) -> None:

@@ -57,7 +57,9 @@ def locked_file(e: LockEntry) -> dict[str, Any]:
     """What a frozen fetch needs to take the locked wheel by hash."""
     return {"filename": e.wheel_filename, "url": e.wheel_url, "index": e.source_location if e.source_kind == "index"
             else "", "size": e.wheel_size, "sha256": e.wheel_sha256, "blake3": e.wheel_blake3,
-            "simple_sha256": e.pypi_simple_sha256}
+            "simple_sha256": e.pypi_simple_sha256,
+            # verified when the lock was made; the bytes are the same ones (by hash), and `check` re-verifies
+            "attestations": [a.to_dict() for a in e.attestations]}
 
 
 def lock_differences(old: list[LockEntry], new: list[LockEntry]) -> list[str]:
