@@ -326,7 +326,7 @@ def test_a_path_source_named_in_require_attestations_is_refused(tmp_path: Path, 
                          'require-attestations = ["localattest"]\n')
     proc = run_cli("lock", str(root), env=_env(tmp_path))
     assert proc.returncode == 2
-    assert "localattest: [python].require-attestations names it, but it comes from a path source" in proc.stdout
+    assert "localattest: [python].require-attestations names it, but it comes from a path source" in proc.stderr
 
 
 def test_refresh_trust_root_fails_cleanly_without_a_network(tmp_path: Path) -> None:

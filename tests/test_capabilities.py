@@ -81,7 +81,7 @@ def test_lock_enforces_declared_capabilities_with_evidence(tmp_path: Path) -> No
         root = _project(tmp_path, idx.url, 'capnet = "1.0"', "[python.capabilities]\nfs = true\n")
         proc = run_cli("lock", str(root), env=env)
         assert proc.returncode == 2
-        assert "capnet: net (capnet/__init__.py:1: import socket)" in proc.stdout
+        assert "capnet: net (capnet/__init__.py:1: import socket)" in proc.stdout + proc.stderr
         assert not (root / "mochi.lock").exists()
         manifest = root / "mochi.toml"
         manifest.write_text(manifest.read_text() + "net = true\n")
@@ -108,7 +108,7 @@ def test_update_refuses_an_elevation_unless_allowed(tmp_path: Path) -> None:
         assert refused.returncode == 2
         assert "capv: version 1.0 -> 2.0" in refused.stdout
         assert "capv: gains net" in refused.stdout
-        assert "the update elevates capabilities: capv gains net" in refused.stdout
+        assert "the update elevates capabilities: capv gains net" in refused.stdout + refused.stderr
         assert (root / "mochi.lock").read_bytes() == before
         allowed = run_cli("update", "--project", str(root), "--allow-capability-elevation", env=env)
         assert allowed.returncode == 0, allowed.stdout
@@ -138,7 +138,7 @@ def test_free_threaded_gate(tmp_path: Path) -> None:
         root = _project(tmp_path, idx.url, 'ftfix = "1.0"', "free-threaded = true\n")
         proc = run_cli("lock", str(root), env=env)
         assert proc.returncode == 2
-        assert "ftfix 1.0: native code and no free-threaded wheel for the target" in proc.stdout
+        assert "ftfix 1.0: native code and no free-threaded wheel for the target" in proc.stdout + proc.stderr
         idx.add(ft)
         proc = run_cli("lock", str(root), env=env)
         assert proc.returncode == 0, proc.stdout

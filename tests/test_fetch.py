@@ -82,7 +82,7 @@ def test_tampered_index_fails_the_lock_and_caches_nothing(make_project: Any, ind
     finally:
         index.overrides.clear()
     assert proc.returncode == 2
-    assert f"{name}: the index promised sha256 {hashlib.sha256(index.files[name]).hexdigest()}" in proc.stdout
+    assert f"{name}: the index promised sha256 {hashlib.sha256(index.files[name]).hexdigest()}" in proc.stderr
     cached = [p.name for p in Path(cache_env["MOCHI_CACHE_DIR"], "wheels").rglob("*.whl")]
     assert name not in cached
     assert not (root / "mochi.lock").exists()

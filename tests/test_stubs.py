@@ -91,7 +91,7 @@ def test_stubgen_types_an_unmarked_package(tmp_path: Path, stub_index: FixtureIn
 def test_deny_makes_stubgen_a_hard_error(tmp_path: Path, stub_index: FixtureIndex) -> None:
     root, proc = _lock(tmp_path, stub_index, 'plainfix = "1.0"', 'stubgen = { fallback = "deny" }\n', ok=False)
     assert proc.returncode == 2
-    assert 'ships no types, no stub distribution was found, and [python].stubgen.fallback is "deny"' in proc.stdout
+    assert 'ships no types, no stub distribution was found, and [python].stubgen.fallback is "deny"' in proc.stderr
     assert not (root / "mochi.lock").exists()
 
 
