@@ -2,7 +2,7 @@
 
 Every command finds its project the same way, as cargo and uv do: from `--project DIR` (given before or after
 the command), else from the current directory, the nearest directory upward that holds `mochi.toml`. The
-commands that took a positional PROJECT_DIR (lock, check, export-pylock, graph, report) still take it, as an
+commands that took a positional PROJECT_DIR (lock, check, export-pylock, graph, report, publish) still take it, as an
 alias of `--project`. `-q` prints only failures and `-v` more, on every command.
 
 Exit codes (DESIGN §9, plus 3): 0 ok; 1 drift (`check`, or `lock --frozen`/`sync` against a lock that
@@ -91,6 +91,12 @@ _COMMANDS = {
               "the import's alias), and a <module>_externs.py sidecar that holds your own sidecar plus the locked "
               "wrappers' externs, into OUTPUT (default: PROJECT/build/<module>/). Then run `mochi build "
               "--target=python` on that tree. Run `mochi-py lock` first."),
+    "publish": (c.opts_publish, c.cmd_publish, "build the sdist and the wheel, run every gate, and upload them "
+                "through Trusted Publishing", "Lock, write the mochi-py build tree of [python.publish].program, "
+                "compile it with [python.publish].compile (or take --from DIR), build the sdist and the wheel from "
+                "it, run every gate, sign each file (PEP 740) and upload the files the index does not have yet, with "
+                "a short-lived token the CI's OIDC identity is exchanged for. There is no token or password option. "
+                "Exit 0 ok, 1 a gate failed, 2 anything else."),
     "clean": (c.opts_clean, c.cmd_clean, "remove what mochi-py generated in the project (.mochi/, python_wrap/)",
               "Remove .mochi/ and python_wrap/ (never mochi.toml, mochi.lock, pylock.toml or your files); with "
               "--cache, the shared cache too."),

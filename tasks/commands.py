@@ -507,6 +507,46 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def opts_publish(p: argparse.ArgumentParser) -> None:
+    _dir_alias(p)
+    p.add_argument("--dry-run", action="store_true", help="build and run every gate; upload nothing")
+    p.add_argument("--repository", metavar="URL", help="the index's upload URL (default: "
+                   "[python.publish].repository, else the default index's); https, or http on 127.0.0.1")
+    p.add_argument("--from", dest="from_dir", type=Path, metavar="DIR", help="a tree `mochi build "
+                   "--target=python` already wrote (holding src/), instead of running the compile command")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from .detect import detect_context
+    from .graph import doit_config, make_tasks
+    from .publish.plan import PublishOptions, make_plan
+    from .publish_graph import FAILED_GATES, publish_tasks
+    from .reporter import ProgressReporter, QuietReporter, VerboseReporter
+
+    root = project_root(args)
+    verbosity = _verbosity(args)
+    options = PublishOptions(dry_run=args.dry_run, repository=args.repository,
+                             from_dir=str(args.from_dir.resolve()) if args.from_dir else None)
+    plan = make_plan(detect_context(root), options)  # a release that cannot be made fails here, exit 2
+    rc = _lock(root, os.cpu_count() or 1, QUIET)
+    if rc != 0:
+        return rc
+    ctx = detect_context(root, verbosity=verbosity)
+    (plan.state / FAILED_GATES).unlink(missing_ok=True)
+    reporter = {QUIET: QuietReporter, VERBOSE: VerboseReporter}.get(verbosity, ProgressReporter)
+    config = {**doit_config(Path(ctx.root)), "reporter": reporter}
+    loader = ModuleTaskLoader({**make_tasks(ctx), **publish_tasks(ctx, options), "DOIT_CONFIG": config})
+    rc = int(DoitMain(loader, config_filenames=()).run(["run", "publish-gates" if args.dry_run else "publish"]))
+    if rc != 0:
+        return EXIT_DRIFT if (plan.state / FAILED_GATES).is_file() else EXIT_INPUT
+    if args.dry_run:
+        say(verbosity, f"dry run: every gate passed; nothing was uploaded (a release would go to {plan.repository})")
+    return EXIT_OK
+
+
 def opts_clean(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", action="store_true",
                    help="also empty the shared cache (MOCHI_CACHE_DIR: wheels and compiled wrappers of every project)")
