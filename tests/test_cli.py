@@ -237,8 +237,8 @@ def test_doit_list_describes_each_task_family() -> None:
     assert proc.returncode == 0, proc.stderr
     docs = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.strip())
     families = ("capabilities", "check", "codegen", "compile", "fetch", "lock", "resolve", "site", "stubs", "surface")
-    assert sorted(docs) == sorted(families)
-    assert len(set(docs.values())) == len(families), docs  # no copied description
+    assert set(families) <= set(docs), docs
+    assert len({docs[f] for f in families}) == len(families), docs  # no copied description
     assert docs["fetch"].startswith("Fetch each pinned wheel")
 
 
