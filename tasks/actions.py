@@ -36,6 +36,7 @@ from .lock.lockfile import (
     relative_location,
     render_mochi_lock,
     render_pylock,
+    requirement_closure,
     sticky_pins,
 )
 from .resolve.interpreter import target_tags
@@ -188,10 +189,16 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
 def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
+    pins = read_json(Path(ctx.root) / ".mochi" / "resolve.json")["pins"]
+    edges = {p["name"]: active_requirements(read_json(_deps_dir(ctx, p["name"]) / "fetch.json")["requires_dist"],
+                                            p["extras"], ctx.python_version)
+             for p in pins if (_deps_dir(ctx, p["name"]) / "fetch.json").is_file()}
+    dependencies = tuple(Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"])
+                         for n in requirement_closure(pin["name"], edges))
     try:
         stubs = stub_ladder(Path(fetched["path"]), out / "stubs", fetched["version"], stub_source(ctx),
                             ctx.stubgen_fallback, ctx.stubgen_inspect, pin.get("locked_stub_dist", ""),
-                            ctx.stubgen_aggressive)
+                            ctx.stubgen_aggressive, dependencies)
     except BridgeError as exc:
         return _failed(exc)
     _write_json(out / "stubs.json", stubs.to_dict())
@@ -293,6 +300,7 @@ def lock_entries(ctx: Context) -> tuple[list[LockEntry], dict[str, Counter[str]]
         surface = read_json(d / "surface.json") if pin["direct"] else {}
         codegen = read_json(d / "codegen.json") if pin["direct"] else {}
         caps = read_json(d / "capabilities.json")
+        counts = Surface.from_dict(surface).counts() if surface else (0, 0, 0)
         reasons[pin["name"]] = Counter(sk["reason"] for sk in surface.get("skipped", []))
         location = relative_location(pin["location"], root) if pin["source"] == "path" else (
             fetched["index"] or pin["location"])
@@ -309,7 +317,7 @@ def lock_entries(ctx: Context) -> tuple[list[LockEntry], dict[str, Counter[str]]
             extras=tuple(pin["extras"]), markers=pin["markers"],
             dependencies=tuple(active_requirements(fetched["requires_dist"], pin["extras"],
                                                    ctx.python_version)),
-            translated=len(surface.get("functions", [])), skipped=len(surface.get("skipped", [])),
+            translated=counts[0], skipped=counts[1],
             attestations=tuple(AttestedFile(**a) for a in fetched.get("attestations", []))))
     return entries, reasons
 

@@ -499,9 +499,12 @@ def cmd_build(args: argparse.Namespace) -> int:
                           else "pass the path of a .mochi program")
     if program.suffix != ".mochi":
         raise BridgeError(f"{program}: not a .mochi file", "pass the program to build: mochi-py build app.mochi")
-    out = build_program(program, args.output)
+    out, findings = build_program(program, args.output)
     module = mochi_module_name(program)
     verbosity = _verbosity(args)
+    for finding in findings:  # the target view's notes (substitutions) and warnings (calls nothing declares)
+        if finding.level == "warning" or verbosity != QUIET:
+            print(finding, file=sys.stderr)
     say(verbosity, f"wrote {out / (module + '.mochi')} and {out / (module + '_externs.py')}")
     say(verbosity, f"next: mochi build --target=python {out / (module + '.mochi')}")
     return EXIT_OK

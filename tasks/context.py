@@ -53,7 +53,7 @@ class Context:
     stubgen_aggressive: bool = False
     capabilities_declared: tuple[str, ...] | None
     free_threaded: bool
-    any_mode: str = "refuse"
+    any_mode: str = "handle"
     monomorphise: tuple[tuple[str, str], ...] = ()
     async_mode: str = "per-call"
     release: tuple[str, ...] = ()

@@ -107,13 +107,27 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     def direct() -> list[dict[str, Any]]:
         return [p for p in pins() if p["direct"]]
 
+    def needs(name: str) -> list[str]:
+        """What *name* may require, directly or not, by the resolver's graph: a superset of the requirements the
+        stubs action reads from the fetched wheels' metadata (as mochi.lock records them)."""
+        edges = {p["name"]: list(p.get("dependencies", [])) for p in pins()}
+        seen: set[str] = set()
+        todo = list(edges.get(name, []))
+        while todo:
+            dep = todo.pop()
+            if dep in edges and dep not in seen and dep != name:
+                seen.add(dep)
+                todo += edges[dep]
+        return sorted(seen)
+
     def stubs_tasks() -> Iterator[dict[str, Any]]:
-        """Copy each direct dependency's typed documents (PEP 561) out of its wheel."""
+        """Copy each direct dependency's typed documents (PEP 561) out of its wheel, and its requirements'."""
         for pin in direct():
             d = deps_dir(pin["name"])
+            wanted = needs(pin["name"])
             yield {"basename": "stubs", "name": pin["name"], "actions": [(run_action, ["act_stubs", args, pin])],
-                   "file_dep": [str(d / "fetch.json")], "targets": [str(d / "stubs.json")],
-                   "task_dep": ["fetch"],
+                   "file_dep": [str(d / "fetch.json"), *(str(deps_dir(n) / "fetch.json") for n in wanted)],
+                   "targets": [str(d / "stubs.json")], "task_dep": ["fetch"],
                    "uptodate": [config_changed({**tool, "stubgen": [ctx.stubgen_fallback, ctx.stubgen_inspect,
                                                             ctx.stubgen_aggressive],
                                                 "stub_dist": pin.get("locked_stub_dist", "")})]}

@@ -80,7 +80,7 @@ def refuse(message: str) -> TaskFailed:
 
 def act_tree(plan: PublishPlan) -> dict[str, Any]:
     from .codegen.program import build_program
-    out = build_program(Path(plan.program), plan.state / "tree")
+    out, _ = build_program(Path(plan.program), plan.state / "tree")
     return {"tree": str(out)}
 
 

@@ -17,6 +17,9 @@ import re
 from tasks.surface.model import MOCHI_BUILTINS, MOCHI_KEYWORDS
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The real lexer starts a number at every digit and refuses an identifier character right after it
+# (error[P043], mochi-language.md §7.1): digits may only end a name.
+_DIGIT_THEN_IDENT = re.compile(r"[0-9][A-Za-z_]")
 _DECL = re.compile(r"^extern python fun ([^(]*)\((.*)$")
 _SCALARS = {"int", "float", "bool", "string", "value"}
 
@@ -24,6 +27,8 @@ _SCALARS = {"int", "float", "bool", "string", "value"}
 def _bad_name(name: str) -> str | None:
     if not _IDENT.fullmatch(name):
         return f"{name!r} is not a flat identifier"
+    if _DIGIT_THEN_IDENT.search(name):
+        return f"{name!r} has a digit followed by an identifier character (the lexer refuses it: P043)"
     if name in MOCHI_KEYWORDS or keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"{name!r} is a keyword"
     if name in MOCHI_BUILTINS:

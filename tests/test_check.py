@@ -160,8 +160,12 @@ def test_report_counts_by_reason_and_writes_a_filterable_page(locked: dict[str, 
     proc = run_cli("report", str(locked["root"]), "--html", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "liarfix 1.0 (py.typed): 4 translated, 0 skipped [none]" in proc.stdout
-    assert ("typedfix 1.0 (py.typed): 21 translated, 4 skipped [NoComplexType 1, PrivateName 1, "
-            "UnsupportedTypingConstruct 2]") in proc.stdout
+    assert ("typedfix 1.0 (py.typed): 21 translated, 3 skipped [NoComplexType 1, PrivateName 1, "
+            "UnsupportedTypingConstruct 1]") in proc.stdout
     page = out.read_text()
     assert "<td>typedfix.add</td>" in page and "oninput=\"filter()\"" in page
     assert "<td>NoComplexType</td>" in page
+    assert "<td>typedfix_add(a: int, b: int): int</td>" in page, "the Mochi signature is shown"
+    assert "extern python fun typedfix_cplx(x: value): value" in page, "and the suggested override"
+    assert '<tr data-pkg="typedfix" data-private>' in page, "private names are marked, hidden unless asked for"
+    assert 'onclick="sort(1)"' in page and '<option value="liarfix">liarfix</option>' in page

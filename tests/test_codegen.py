@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from mochi_subset import check_shim, check_type
 
 from tasks.build.compile import WrapperJob, render_cmakelists
 from tasks.codegen.render import module_name, py_ident, render_all
+from tasks.stubs.ladder import DEPENDENCY_STUBS
 from tasks.surface.items import build_surface
 from tasks.surface.model import SurfaceOptions
 
@@ -24,8 +27,18 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("MOCHI_UPDATE_GOLDEN") == "1"
 
 
+def _stub_root(dist: str) -> Path:
+    """The fixture as the stub stage lays it out: formfix's typed requirement shapesfix under `_mochi_deps/`."""
+    if dist != "formfix":
+        return PACKAGES / dist
+    root = Path(tempfile.mkdtemp(prefix="mochi-golden-"))
+    shutil.copytree(PACKAGES / "formfix" / "formfix", root / "formfix")
+    shutil.copytree(PACKAGES / "shapesfix" / "shapesfix", root / DEPENDENCY_STUBS / "shapesfix")
+    return root
+
+
 def _generated(dist: str) -> dict[str, str]:
-    surface = build_surface(PACKAGES / dist, [dist], dist, "1.0", "py.typed", SurfaceOptions(python_version=(3, 11)))
+    surface = build_surface(_stub_root(dist), [dist], dist, "1.0", "py.typed", SurfaceOptions(python_version=(3, 11)))
     files = render_all(surface, (3, 11), strict_returns=True)
     job = WrapperJob(dist=dist, module=module_name(dist), c_source=Path(f"/gen/{module_name(dist)}.c"),
                      dest_dir=Path("/out"))
@@ -34,7 +47,7 @@ def _generated(dist: str) -> dict[str, str]:
             "CMakeLists.txt": render_cmakelists([job], Path("/runtime"), (3, 11))}
 
 
-@pytest.mark.parametrize("dist", ["typedfix", "liarfix", "tablefix", "skipfix"])
+@pytest.mark.parametrize("dist", ["typedfix", "liarfix", "tablefix", "skipfix", "formfix"])
 def test_generated_files_match_golden(dist: str) -> None:
     for name, text in _generated(dist).items():
         path = GOLDEN / dist / name
@@ -60,7 +73,7 @@ def test_generated_files_carry_the_banner() -> None:
         assert "do not edit" in text.splitlines()[0], name
 
 
-@pytest.mark.parametrize("dist", ["typedfix", "liarfix"])
+@pytest.mark.parametrize("dist", ["typedfix", "liarfix", "tablefix", "skipfix", "formfix"])
 def test_golden_shims_are_valid_mochi_subset(dist: str) -> None:
     assert check_shim((GOLDEN / dist / "shim.mochi").read_text()) == []
 
@@ -108,10 +121,11 @@ def test_lock_dependencies_keep_only_what_applies_to_the_target() -> None:
 
 def test_skip_report_suggestions_are_valid_mochi() -> None:
     lines = [ln for ln in (GOLDEN / "typedfix" / "SKIPPED.txt").read_text().splitlines() if "\tsuggest: " in ln]
-    assert len(lines) == 3
+    assert len(lines) == 2
     for line in lines:
-        suggestion = line.split("\tsuggest: ", 1)[1]
-        assert check_shim(suggestion + "\n") == [], suggestion
+        extern, _, sidecar = line.split("\tsuggest: ", 1)[1].partition("  ||  ")
+        assert check_shim(extern + "\n") == [], extern
+        compile(sidecar, "<suggestion>", "exec")  # the sidecar function is Python that parses
 
 
 @pytest.mark.parametrize(("desc", "mochi"), [
@@ -137,12 +151,20 @@ def test_every_skip_reason_the_surface_decides_has_a_fixture() -> None:
     assert reasons == {
         "skipfix.open_union": "OpenUnion", "skipfix.overlapping": "OpenUnion", "skipfix.decorate": "ParamSpec",
         "skipfix.splat": "TypeVarTuple", "skipfix.unknown": "ForwardRef", "skipfix.cplx": "NoComplexType",
-        "skipfix.pick": "OverloadAmbiguity", "skipfix.anything": "UnsupportedTypingConstruct",
+        "skipfix.pick": "OverloadAmbiguity", "skipfix.classes": "UnsupportedTypingConstruct",
         "skipfix.nothing": "UnsupportedTypingConstruct", "skipfix.maybe_fn": "UnsupportedTypingConstruct",
-        "skipfix.Greeter": "UnsupportedTypingConstruct", "skipfix.use": "UnsupportedTypingConstruct",
-        "skipfix._hidden": "PrivateName",
+        "skipfix._hidden": "PrivateName", "skipfix.partly": "PartiallyBound",
     }  # NoStubs, ImportTimeNetwork and IncompatibleAsyncRuntime come from the stub and capability stages:
     #    tests/test_stubs.py (plainfix, netfix) and tests/test_types_e2e.py (triofix)
+
+
+def test_any_refuse_keeps_any_out_and_narrows_it_out_of_parameter_unions() -> None:
+    surface = build_surface(PACKAGES / "typedfix", ["typedfix"], "typedfix", "1.0", "py.typed",
+                            SurfaceOptions(python_version=(3, 11), any_handle=False))
+    shim = render_all(surface, (3, 11), strict_returns=True).shim
+    assert "typedfix_as_int" not in shim and "typedfix_of_int" not in shim
+    skipped = {k.item: k.reason for k in surface.skipped}
+    assert skipped["typedfix.anything"] == "UnsupportedTypingConstruct"
 
 
 def test_aliases_resolve_through_import_chains_and_compat_modules(tmp_path: Path) -> None:
@@ -156,7 +178,8 @@ def test_aliases_resolve_through_import_chains_and_compat_modules(tmp_path: Path
     surface = build_surface(tmp_path, ["aliasfix"], "aliasfix", "1.0", "py.typed",
                             SurfaceOptions(python_version=(3, 11)))
     shim = render_all(surface, (3, 11), strict_returns=True).shim
-    assert "extern python fun aliasfix_get(url: aliasfix_Str_or_Bytes): string" in shim, surface.skipped
+    assert "extern python fun aliasfix_get(url: string): string" in shim, surface.skipped  # narrowed to str
+    assert "extern python fun aliasfix_get_with(url: aliasfix_Str_or_Bytes): string" in shim
     # a module and a type alias among the public names are no items, so no ForwardRef for them
     (pkg / "__init__.py").write_text((pkg / "__init__.py").read_text() + "from ._types import Url\nimport json\n")
     again = build_surface(tmp_path, ["aliasfix"], "aliasfix", "1.0", "py.typed", SurfaceOptions(python_version=(3, 11)))

@@ -67,7 +67,8 @@ def test_typeshed_types_distribution_through_mypy_stubinfo(tmp_path: Path, stub_
     assert entry["stub-provenance"] == "typeshed"
     assert entry["stub-distribution"].startswith("types-six types_six-1.16.21.20241105")
     shim = (root / "python_wrap" / "six" / "shim.mochi").read_text()
-    assert "extern python fun six_ensure_str(s: string, encoding: string): string" in shim
+    assert "extern python fun six_ensure_str(s: string): string" in shim
+    assert "extern python fun six_ensure_str_with(s: string, encoding: string): string" in shim
 
 
 def test_partial_inline_types_merge_with_the_stubs(tmp_path: Path, stub_index: FixtureIndex) -> None:
@@ -85,7 +86,8 @@ def test_stubgen_types_an_unmarked_package(tmp_path: Path, stub_index: FixtureIn
     assert _entry(root, "plainfix")["stub-provenance"] == "stubgen"
     shim = (root / "python_wrap" / "plainfix" / "shim.mochi").read_text()
     assert "extern python fun plainfix_double(x: int): int" in shim
-    assert "extern python fun plainfix_label(name: string, excited: bool): string" in shim
+    assert "extern python fun plainfix_label(name: string): string" in shim
+    assert "extern python fun plainfix_label_with(name: string, excited: bool): string" in shim
 
 
 def test_deny_makes_stubgen_a_hard_error(tmp_path: Path, stub_index: FixtureIndex) -> None:
@@ -126,11 +128,12 @@ def test_aggressive_stubgen_reads_docstring_types_and_stdlib_reexports(stub_inde
     before = (plain / "python_wrap/docfix/shim.mochi").read_text()
     shim = (root / "python_wrap/docfix/shim.mochi").read_text()
     assert "docfix_scale" not in before and "docfix_label" not in before  # stubgen alone: no annotations
-    for line in ("extern python fun docfix_scale(x: float, factor: float): float",  # Sphinx
+    for line in ("extern python fun docfix_scale_with(x: float, factor: float): float",  # Sphinx
                  "extern python fun docfix_label(name: string, count_: int): string",  # Google (count is a builtin)
-                 "extern python fun docfix_options(level: int, verbose: bool?): map<string, int>",  # numpydoc, **kwargs
+                 "extern python fun docfix_options_with(level: int, verbose: bool?): map<string, int>",  # numpydoc
                  # re-exported from os.path, typed by typeshed: AnyOrLiteralStr's constraints as a sum type
-                 "extern python fun docfix_basename_2(p: docfix_Str_or_Bytes): docfix_Str_or_Bytes"):
+                 "extern python fun docfix_basename(p: string): docfix_Str_or_Bytes",
+                 "extern python fun docfix_basename_with(p: docfix_Str_or_Bytes): docfix_Str_or_Bytes"):
         assert line in shim, shim
     assert "docfix_basename" not in before
     skipped = (root / "python_wrap/docfix/SKIPPED.txt").read_text()
@@ -139,8 +142,8 @@ def test_aggressive_stubgen_reads_docstring_types_and_stdlib_reexports(stub_inde
     assert _entry(root, "docfix")["stub-sha256"] != _entry(plain, "docfix")["stub-sha256"]
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import _mochi_docfix as m; "
             "import docfix_externs as x; "
-            "print(m.docfix_options(3, True), m.docfix_scale(1.5, 2.0), "
-            "m.docfix_basename_2(x.docfix_Str_or_Bytes_Str(v='/a/b.txt')).v)")
+            "print(m.docfix_options_with(3, True), m.docfix_scale_with(1.5, 2.0), "
+            "m.docfix_basename_with(x.docfix_Str_or_Bytes_Str(v='/a/b.txt')).v)")
     import subprocess
     import sys
     proc = subprocess.run([sys.executable, "-I", "-c", code, str(root / "python_wrap/docfix")], capture_output=True,

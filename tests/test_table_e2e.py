@@ -44,16 +44,17 @@ def test_both_projects_lock_and_the_shims_are_valid_mochi(table: dict[str, Any])
                  "extern python fun tablefix_adder(n: int): fun(int): int",
                  "extern python fun tablefix_fetch(x: int): int",
                  "extern python fun tablefix_ticks(n: int): list<int>",
-                 "extern python fun tablefix_maybe(v: tablefix_Int_or_Str?): tablefix_Int_or_Str?"):
+                 "extern python fun tablefix_maybe(v: int?): tablefix_Int_or_Str?",  # the plain form: the scalar arm
+                 "extern python fun tablefix_maybe_with(v: tablefix_Int_or_Str?): tablefix_Int_or_Str?"):
         assert text in default and text in opted
-    skipped = (table["default"] / "python_wrap/tablefix/SKIPPED.txt").read_text()
-    assert "tablefix.anything\tUnsupportedTypingConstruct\tparameter 'x': Any cannot be typed" in skipped
-    assert "tablefix.first\tUnsupportedTypingConstruct\tparameter 'xs': unbounded" in skipped
-    assert "extern python fun tablefix_anything(x: value): value" in opted
-    assert "extern python fun tablefix_as_map(v: value): map<string, value>" in opted
-    assert "extern python fun tablefix_first_int(xs: list<int>): int" in opted
+    # `[python].any = "handle"` is the default: Any crosses as a value, with checked casts both ways
+    for shim in (default, opted):
+        assert "extern python fun tablefix_anything(x: value): value" in shim
+        assert "extern python fun tablefix_as_map(v: value): map<string, value>" in shim
+        assert "extern python fun tablefix_of_string(x: string): value" in shim
+        assert "extern python fun tablefix_first(xs: list<value>): value" in shim  # erased: T holds any value
+    assert "extern python fun tablefix_first_int(xs: list<int>): int" in opted  # [python].monomorphise
     assert "extern python fun tablefix_first_str(xs: list<string>): string" in opted
-    assert "extern python fun tablefix_first(xs: list<value>): value" in opted  # erased: T holds any value
     assert "tablefix.first" not in (table["opted"] / "python_wrap/tablefix/SKIPPED.txt").read_text()
 
 
@@ -84,13 +85,13 @@ def test_records_cross_by_value_both_ways(table: dict[str, Any]) -> None:
 def test_sum_types_and_enums_pick_the_variant_both_ways(table: dict[str, Any]) -> None:
     out = _run(table["default"], """
         parsed = [m.tablefix_parse("42"), m.tablefix_parse("abc")]
-        shape = m.tablefix_grow(x.tablefix_Shape_or_Int_Int(v=3))
+        shape = m.tablefix_grow_with(x.tablefix_Shape_or_Int_Int(v=3))
         area = m.tablefix_Shape_area(shape.v)
         print(json.dumps({
             "parsed": [[type(p).__name__, p.v] for p in parsed],
-            "render": [m.tablefix_render(x.tablefix_Int_or_Str_or_ListInt_Int(v=1)),
-                       m.tablefix_render(x.tablefix_Int_or_Str_or_ListInt_ListInt(v=[1, 2]))],
-            "maybe": [m.tablefix_maybe(None), m.tablefix_maybe(x.tablefix_Int_or_Str_Str(v="s")).v],
+            "render": [m.tablefix_render_with(x.tablefix_Int_or_Str_or_ListInt_Int(v=1)),
+                       m.tablefix_render_with(x.tablefix_Int_or_Str_or_ListInt_ListInt(v=[1, 2]))],
+            "maybe": [m.tablefix_maybe(None), m.tablefix_maybe_with(x.tablefix_Int_or_Str_Str(v="s")).v],
             "grow": [type(shape).__name__, area],
             "next": [type(m.tablefix_next_color(c())).__name__
                      for c in (x.tablefix_Color_RED, x.tablefix_Color_BLUE)],
@@ -106,11 +107,11 @@ def test_a_return_that_is_no_arm_of_the_union_is_a_mismatch(table: dict[str, Any
     # grow(Shape) returns the float side, which is no arm of `Shape | int` (a lying stub): R3
     out = _run(table["default"], """
         try:
-            m.tablefix_grow(x.tablefix_Shape_or_Int_Shape(v=m.tablefix_Shape_new(1.5)))
+            m.tablefix_grow_with(x.tablefix_Shape_or_Int_Shape(v=m.tablefix_Shape_new(1.5)))
         except m.PythonTypeMismatch as exc:
             print(json.dumps(str(exc)))
         """)
-    assert out == ("tablefix_grow (tablefix.grow): return value expected tablefix_Shape_or_Int, got float")
+    assert out == ("tablefix_grow_with (tablefix.grow): return value expected tablefix_Shape_or_Int, got float")
 
 
 def test_callbacks_cross_both_ways(table: dict[str, Any]) -> None:
@@ -203,12 +204,13 @@ def test_any_handles_and_checked_casts(table: dict[str, Any]) -> None:
      "tablefix_restock (tablefix.restock): parameter 'item' expected tablefix_Item, got dict at (no field qty)"),
     ("m.tablefix_parse.__call__(7)", "TypeError",
      "tablefix_parse (tablefix.parse): parameter 'text' expected string, got int"),
-    ("m.tablefix_render(x.tablefix_Int_or_Str_or_ListInt_Str(v=3))", "TypeError",
-     "tablefix_render (tablefix.render): parameter 'v' expected tablefix_Int_or_Str_or_ListInt, got int at "
+    ("m.tablefix_render_with(x.tablefix_Int_or_Str_or_ListInt_Str(v=3))", "TypeError",
+     "tablefix_render_with (tablefix.render): parameter 'v' expected tablefix_Int_or_Str_or_ListInt, got int at "
      "(variant tablefix_Int_or_Str_or_ListInt_Str)"),
-    ("m.tablefix_render(x.tablefix_Int_or_Str_Str(v='s'))", "TypeError",
-     "tablefix_render (tablefix.render): parameter 'v' expected tablefix_Int_or_Str_or_ListInt, got "
+    ("m.tablefix_render_with(x.tablefix_Int_or_Str_Str(v='s'))", "TypeError",
+     "tablefix_render_with (tablefix.render): parameter 'v' expected tablefix_Int_or_Str_or_ListInt, got "
      "tablefix_Int_or_Str_Str"),
+    ("m.tablefix_render('s')", "TypeError", "tablefix_render (tablefix.render): parameter 'v' expected int, got str"),
     ("m.tablefix_next_color(x.tablefix_Item(name='', qty=0, tags=[], color=None))", "TypeError",
      "tablefix_next_color (tablefix.next_color): parameter 'c' expected tablefix_Color, got tablefix_Item"),
     ("m.tablefix_fake_color()", "PythonTypeMismatch",

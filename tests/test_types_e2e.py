@@ -38,11 +38,13 @@ def _run(root: Path, code: str) -> Any:
 
 def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
     assert rich["proc"].returncode == 0, rich["proc"].stdout + rich["proc"].stderr
-    assert "richfix 1.0: 32 translated, 1 skipped (py.typed)" in rich["proc"].stdout
+    assert "richfix 1.0: 33 translated, 0 skipped (py.typed)" in rich["proc"].stdout
     shim = (rich["root"] / "python_wrap" / "richfix" / "shim.mochi").read_text()
     assert check_shim(shim) == []
-    for line in ("extern python fun richfix_Counter_new(start: int, step: int): value",
-                 "extern python fun richfix_Counter_bump(self: value, times: int): int",
+    for line in ("extern python fun richfix_Counter_new(start: int): value",
+                 "extern python fun richfix_Counter_new_with(start: int, step: int): value",
+                 "extern python fun richfix_Counter_bump(self: value): int",
+                 "extern python fun richfix_Counter_bump_with(self: value, times: int): int",
                  "extern python fun richfix_Counter_doubled(self: value): int",
                  "extern python fun richfix_LIMIT(): int",
                  "extern python fun richfix_RETRIES(): int",  # `Final = 3`: typed by its value
@@ -58,12 +60,12 @@ def test_lock_translates_classes_and_collections(rich: dict[str, Any]) -> None:
 def test_handles_methods_properties_and_constants(rich: dict[str, Any]) -> None:
     out = _run(rich["root"], """
         import _mochi_richfix as m
-        c = m.richfix_Counter_new(5, 2)
+        c = m.richfix_Counter_new_with(5, 2)
         loud = m.richfix_LoudCounter_new(1)
         import richfix_externs as x
         p = x.richfix_Point(x=3.0, y=-4.0)
         print(json.dumps({
-            "bump": m.richfix_Counter_bump(c, 3), "doubled": m.richfix_Counter_doubled(c),
+            "bump": m.richfix_Counter_bump_with(c, 3), "doubled": m.richfix_Counter_doubled(c),
             "step": m.richfix_Counter_step(c), "same": m.richfix_Counter_again(c) is c,
             "zero": m.richfix_Counter_doubled(m.richfix_Counter_zero()),
             "describe": m.richfix_Counter_describe(7), "shout": m.richfix_LoudCounter_shout(loud),
@@ -97,7 +99,8 @@ def test_handles_are_checked_at_the_boundary(rich: dict[str, Any]) -> None:
     out = _run(rich["root"], """
         import _mochi_richfix as m
         errors = []
-        for call in (lambda: m.richfix_Counter_bump(object(), 1), lambda: m.richfix_norm1(m.richfix_Counter_new(1)),
+        for call in (lambda: m.richfix_Counter_bump_with(object(), 1),
+                     lambda: m.richfix_norm1(m.richfix_Counter_new(1)),
                      lambda: m.richfix_checksum([1, 300]), lambda: m.richfix_unique(["a"])):
             try:
                 call()
@@ -106,7 +109,7 @@ def test_handles_are_checked_at_the_boundary(rich: dict[str, Any]) -> None:
         print(json.dumps(errors))
         """)
     assert out == [
-        "richfix_Counter_bump (richfix.bump): parameter 'self' expected value (a richfix.Counter), got object",
+        "richfix_Counter_bump_with (richfix.bump): parameter 'self' expected value (a richfix.Counter), got object",
         "richfix_norm1 (richfix.norm1): parameter 'p' expected richfix_Point, got Counter at (no field x)",
         "richfix_checksum (richfix.checksum): parameter 'data' expected list<int>, got int at [1] (a byte is 0..255)",
         "richfix_unique (richfix.unique): parameter 'words' expected set<string>, got list",

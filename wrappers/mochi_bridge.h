@@ -38,6 +38,7 @@
 /* Parameter flags. */
 #define MB_PARAM_REQUIRED 1 /* must be passed; optional ones may be omitted from the end */
 #define MB_PARAM_KEYWORD 2  /* passed to Python by keyword (follows a left-out parameter) */
+#define MB_PARAM_VARARGS 4  /* `*args`: a list whose items are spread into the call after the positional ones */
 
 /* One parameter of a wrapped function. */
 typedef struct {
@@ -54,7 +55,8 @@ typedef struct {
 #define MB_METHOD 2   /* the first argument is a handle: call its attribute py_name */
 #define MB_GETATTR 3  /* the first argument is a handle: return its attribute py_name (properties, fields) */
 #define MB_CONSTANT 4 /* return py_module.py_name itself (a module constant) */
-#define MB_CAST 5     /* return the single `value` argument, checked against ret (`[python].any = "handle"`) */
+#define MB_CAST 5     /* return the single argument, checked against ret (`[python].any = "handle"`) */
+#define MB_SETATTR 6  /* the first argument is a handle: set its attribute py_name to the second (a setter) */
 
 /* Function flags. */
 #define MB_FN_ASYNC 1 /* the call returns an awaitable: run it to completion on the event loop */
@@ -77,6 +79,7 @@ typedef struct {
 typedef struct {
     const char *py_module;
     const char *py_name; /* attribute path of the class in py_module */
+    const char *methods; /* a protocol: space-separated attributes a value must have (no isinstance); or NULL */
 } mb_class;
 
 /* Kinds of named types (R<n>;). Records copy field by field; sum types and enums are a Mochi class

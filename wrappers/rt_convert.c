@@ -310,9 +310,48 @@ static PyObject *convert_bytes(PyObject *value, const mb_ctx *ctx, PyObject **ba
     return out;
 }
 
+/* A protocol handle: does *value* have every attribute the protocol needs? -1 on error. */
+static int has_methods(PyObject *value, const char *methods)
+{
+    char name[128];
+    for (const char *p = methods; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n > 0 && n < sizeof name) {
+            memcpy(name, p, n);
+            name[n] = 0;
+            int ok = PyObject_HasAttrString(value, name);
+            if (!ok) {
+                return 0;
+            }
+        }
+        p += n;
+        while (*p == ' ') {
+            p++;
+        }
+    }
+    return 1;
+}
+
+/* isinstance against handle class index, or the protocol's methods; -1 on error. */
+static int is_handle(mb_state *st, int index, PyObject *value)
+{
+    const char *methods = st->spec->classes[index].methods;
+    if (methods != NULL) {
+        return has_methods(value, methods);
+    }
+    PyObject *cls = mb_resolve_class(st, index);
+    int ok = cls ? PyObject_IsInstance(value, cls) : -1;
+    Py_XDECREF(cls);
+    return ok;
+}
+
 static PyObject *convert_handle(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad)
 {
     int index = atoi(desc + 1);
+    if (ctx->st->spec->classes[index].methods != NULL) {
+        int ok = is_handle(ctx->st, index, value);
+        return ok < 0 ? NULL : ok ? Py_NewRef(value) : mismatch(value, bad);
+    }
     PyObject *cls = mb_resolve_class(ctx->st, index);
     if (cls == NULL) {
         return NULL;
@@ -351,12 +390,8 @@ static int arm_matches(mb_state *st, PyObject *value, const char *desc)
     case 'S': return PyAnySet_Check(value);
     case 'C': return PyCallable_Check(value);
     case 'V': return 1;
-    case 'H': {
-        PyObject *cls = mb_resolve_class(st, atoi(desc + 1));
-        int ok = cls ? PyObject_IsInstance(value, cls) : -1;
-        Py_XDECREF(cls);
-        return ok;
-    }
+    case 'H':
+        return is_handle(st, atoi(desc + 1), value);
     case 'R': {
         int index = atoi(desc + 1);
         const mb_type *t = &st->spec->types[index];
@@ -543,6 +578,17 @@ static PyObject *union_convert(int index, PyObject *value, const mb_ctx *ctx, Py
     if (ctx->to_python) {
         const mb_field *f = mb_variant_of(ctx->st, t, value);
         if (f == NULL) {
+            /* not a variant: a `value` holding the payload itself (the Mochi Python target cannot declare a sum
+             * type whose payloads are not scalars), recognised by its runtime kind like a returned one */
+            for (int i = 0; i < t->nfields; i++) {
+                int ok = arm_matches(ctx->st, value, t->fields[i].type);
+                if (ok < 0) {
+                    return NULL;
+                }
+                if (ok) {
+                    return mb_convert(value, t->fields[i].type, ctx, bad, where);
+                }
+            }
             return mismatch(value, bad);
         }
         PyObject *payload = mochi_field(value, ctx->st->str_v);
@@ -654,6 +700,9 @@ PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObj
             return Py_NewRef(value);
         }
         if (PyLong_Check(value) && !PyBool_Check(value)) {
+            if (ctx->to_python) {
+                return Py_NewRef(value); /* Python's `float` takes an int: it is passed on unchanged */
+            }
             double d = PyLong_AsDouble(value);
             if (d == -1.0 && PyErr_Occurred()) {
                 return NULL;

@@ -103,6 +103,7 @@ static void raise_mismatch(mb_state *st, PyObject *exc_type, const mb_function *
 typedef struct {
     PyObject *self;
     PyObject *kw;
+    PyObject *varargs; /* the list of a `*args` parameter, spread after the positional arguments */
     PyObject **pos;
     Py_ssize_t npos;
     PyObject *stack[MB_STACK_ARGS]; /* pos points here unless there are more arguments */
@@ -117,6 +118,7 @@ static void release_args(bound_args *b)
         PyMem_Free(b->pos);
     }
     Py_XDECREF(b->kw);
+    Py_XDECREF(b->varargs);
     Py_XDECREF(b->self);
 }
 
@@ -124,7 +126,7 @@ static void release_args(bound_args *b)
 static int bind_args(mb_state *st, const mb_function *fn, PyObject *const *args, Py_ssize_t n, bound_args *b)
 {
     mb_ctx ctx = {st, 1};
-    int has_self = fn->kind == MB_METHOD || fn->kind == MB_GETATTR;
+    int has_self = fn->kind == MB_METHOD || fn->kind == MB_GETATTR || fn->kind == MB_SETATTR;
     b->pos = n <= MB_STACK_ARGS ? b->stack : PyMem_Calloc((size_t)n, sizeof(PyObject *));
     if (b->pos == NULL) {
         b->pos = b->stack;
@@ -150,6 +152,9 @@ static int bind_args(mb_state *st, const mb_function *fn, PyObject *const *args,
         }
         if (has_self && i == 0) {
             b->self = conv;
+        }
+        else if (p->flags & MB_PARAM_VARARGS) {
+            b->varargs = conv;
         }
         else if (p->flags & MB_PARAM_KEYWORD) {
             if (b->kw == NULL && (b->kw = PyDict_New()) == NULL) {
@@ -205,12 +210,33 @@ static PyObject *invoke(mb_state *st, int index, const mb_function *fn, const bo
     if (fn->kind == MB_GETATTR) {
         return PyObject_GetAttr(b->self, PyTuple_GetItem(st->attr_names, index));
     }
+    if (fn->kind == MB_SETATTR) {
+        if (PyObject_SetAttr(b->self, PyTuple_GetItem(st->attr_names, index), b->pos[0]) < 0) {
+            return NULL;
+        }
+        return Py_NewRef(Py_None);
+    }
     PyObject *target = fn->kind == MB_METHOD ? PyObject_GetAttr(b->self, PyTuple_GetItem(st->attr_names, index))
                                              : cached_path(st->targets, index, fn->py_module, fn->py_name);
     if (target == NULL || fn->kind == MB_CONSTANT) {
         return target;
     }
-    PyObject *result = call_array(target, b->pos, b->npos, b->kw);
+    PyObject *result;
+    if (b->varargs != NULL) { /* rare: a tuple of the positional arguments and the list's items */
+        PyObject *all = PyList_GetSlice(b->varargs, 0, PyList_Size(b->varargs));
+        for (Py_ssize_t i = b->npos - 1; all != NULL && i >= 0; i--) {
+            if (PyList_Insert(all, 0, b->pos[i]) < 0) {
+                Py_CLEAR(all);
+            }
+        }
+        PyObject *tuple = all ? PyList_AsTuple(all) : NULL;
+        result = tuple ? PyObject_Call(target, tuple, b->kw) : NULL;
+        Py_XDECREF(tuple);
+        Py_XDECREF(all);
+    }
+    else {
+        result = call_array(target, b->pos, b->npos, b->kw);
+    }
     Py_DECREF(target);
     if (result != NULL && (fn->flags & MB_FN_ASYNC)) {
         PyObject *awaitable = result;
@@ -334,12 +360,18 @@ PyObject *mb_call_extern_in(mb_state *st, PyObject *module, int index, PyObject 
     const mb_function *fn = &st->spec->functions[index];
     int required = fn->nrequired;
     if (n < required || n > fn->nparams) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %d to %d arguments (%zd given)", fn->mochi_name, required,
-                     fn->nparams, n);
+        if (required == fn->nparams) {
+            PyErr_Format(PyExc_TypeError, "%s() takes %d argument%s (%zd given)", fn->mochi_name, required,
+                         required == 1 ? "" : "s", n);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "%s() takes %d to %d arguments (%zd given)", fn->mochi_name, required,
+                         fn->nparams, n);
+        }
         return NULL;
     }
     bound_args b; /* stack[] is not zeroed: only the first npos entries are ever read */
-    b.self = b.kw = NULL;
+    b.self = b.kw = b.varargs = NULL;
     b.pos = b.stack;
     b.npos = 0;
     PyObject *result = NULL, *out = NULL;

@@ -2,12 +2,12 @@
 
 The target understands neither `import python` nor any import (mochi-language.md §4.4): a program must
 be one file with its externs declared in it and one `<module>_externs.py` sidecar beside it. So the
-build tree holds the program with each `import python "..." as <alias>` line replaced by that
-dependency's declarations, renamed from the distribution's prefix to the alias (`tablefix_add` ->
-`tf_add`), and a sidecar holding the user's own sidecar (if any) followed by the re-exports of the
-compiled wrappers under the alias names. The sidecar puts the wrappers on `sys.path` and binds the
-program's generated record and variant classes (`mochi_user_<module>.generated.<module>`) to the
-wrappers, so records and sum types come back as the classes Mochi code knows.
+build tree holds the program with each `import python "..." as <alias>` line replaced by the target
+view (:mod:`.target`) of that dependency under the alias (`tablefix_add` -> `tf_add`): only what the
+program uses, in forms the target lowers, and the bridge prelude's declarations it calls; and a sidecar
+that puts the wrappers on `sys.path`, holds the user's own sidecar, re-exports the wrappers' externs under
+the alias names, defines the prelude, and binds record and variant classes: the program's generated ones
+(`mochi_user_<module>.generated.<module>`) where it declares the type, else the sidecar's own.
 
 Rendering is pure; :func:`build_program` does the reading and writing.
 """
@@ -24,9 +24,11 @@ from ..cache import atomic_write
 from ..errors import BridgeError, Location, SourceError
 from ..resolve.sources import parse_imports
 from ..surface.model import Surface
-from .render import module_name, render_declarations
+from .prelude import PRELUDE, render_prelude_python
+from .render import module_name, render_declarations, render_py_classes
+from .target import Finding, program_names, target_surface, undeclared_calls
 
-__all__ = ["Binding", "build_program", "mochi_module_name", "renamed", "render_program", "render_sidecar"]
+__all__ = ["Binding", "Build", "build_program", "mochi_module_name", "renamed", "render_program", "render_sidecar"]
 
 
 def mochi_module_name(path: Path) -> str:
@@ -47,16 +49,17 @@ class Binding:
 
     @property
     def names(self) -> list[str]:
-        """Every name the declarations define: types, variants and externs."""
-        out = [f.mochi_name for f in self.surface.functions]
-        for t in self.surface.types:
+        """Every name the declarations define under the alias: types, variants and externs."""
+        s = self.aliased()
+        out = [f.mochi_name for f in s.functions]
+        for t in s.types:
             out.append(t.mochi_name)
             if t.kind in ("union", "enum"):
                 out += [f.mochi_name for f in t.fields]
         return out
 
     def rename(self, name: str) -> str:
-        return renamed(name, self.surface.prefix, self.alias)
+        return renamed(name, self.surface.prefix, self.alias, self.surface.tops)
 
     def aliased(self) -> Surface:
         """The surface with every Mochi name (externs, types, variants) under the alias."""
@@ -68,58 +71,134 @@ class Binding:
                        types=types)
 
 
-def renamed(name: str, prefix: str, alias: str) -> str:
-    """*name* under the program's alias: `<prefix>_rest` becomes `<alias>_rest`; other names stay."""
-    return f"{alias}_{name[len(prefix) + 1:]}" if prefix and name.startswith(f"{prefix}_") else name
+def renamed(name: str, prefix: str, alias: str, tops: tuple[str, ...] = ()) -> str:
+    """*name* under the program's alias: `<prefix>_rest` becomes `<alias>_rest`, and a name of another import
+    name of the distribution, `<top>_rest`, becomes `<alias>_<top>_rest` (attrs: `attr_s` -> `at_attr_s`)."""
+    for top in sorted({prefix, *tops} - {""}, key=len, reverse=True):
+        if name.startswith(f"{top}_"):
+            rest = name[len(top) + 1:]
+            return f"{alias}_{rest}" if top == prefix else f"{alias}_{top}_{rest}"
+    return name
 
 
-def render_program(source: str, bindings: list[Binding], origin: str) -> str:
-    """The program with each bound `import python` line replaced by its renamed declarations."""
+@dataclass(frozen=True, slots=True)
+class Build:
+    """A rendered build tree: the program, the sidecar, and what the target view had to say."""
+
+    program: str
+    sidecar: str
+    findings: list[Finding]
+
+
+def render_program(source: str, bindings: list[Binding], origin: str, path: Path | None = None,
+                   user_sidecar: str | None = None, module: str = "app") -> Build:
+    """The program with each bound `import python` line replaced by its target view, and its sidecar."""
+    names = program_names(source)
+    where_path = path or Path(origin)
+    first = {n: Location(where_path, uses[0][0], uses[0][1]) for n, uses in names.items()}
+    views = {}
+    findings: list[Finding] = []
+    for b in _unique(bindings):
+        view = target_surface(b.aliased(), set(names), first)
+        views[b.surface.dist] = view.surface
+        findings += view.findings
+    findings += undeclared_calls(names, {b.alias: set(b.names) for b in bindings}, str(where_path))
+    prelude = sorted(n for n in names if n in PRELUDE)
     by_line = {b.line: b for b in bindings}
     out = [f"// generated by mochi-py build {__version__} from {origin} - do not edit; regenerate with "
            f"`mochi-py build {origin}`"]
+    declared_prelude = False
     for n, line in enumerate(source.splitlines(), 1):
-        b = by_line.get(n)
-        if b is None:
+        bound = by_line.get(n)
+        if bound is None:
             out.append(line)
             continue
-        out.append(f"// {line.strip()}: {b.surface.dist} {b.surface.version}, declarations follow")
-        out += render_declarations(b.aliased())
-    return "\n".join(out) + "\n"
+        b = bound
+        if not declared_prelude and prelude:
+            out.append("// the bridge prelude: checked accessors and builders for values (mochi-py build)")
+            for name in prelude:
+                out += [f"/// {PRELUDE[name].doc}", PRELUDE[name].declaration()]
+            out.append("")
+            declared_prelude = True
+        view_surface = views[b.surface.dist]
+        out.append(f"// {line.strip()}: {b.surface.dist} {b.surface.version}, the declarations this program uses "
+                   f"({len(view_surface.functions)} of {len(b.surface.functions)})")
+        out += render_declarations(view_surface)
+    sidecar = render_sidecar(module, bindings, user_sidecar, origin, views, prelude)
+    return Build(program="\n".join(out) + "\n", sidecar=sidecar, findings=findings)
 
 
-def render_sidecar(module: str, bindings: list[Binding], user_sidecar: str | None, origin: str) -> str:
-    """`<module>_externs.py`: the user's sidecar, then the wrappers' externs under the alias names."""
+def render_sidecar(module: str, bindings: list[Binding], user_sidecar: str | None, origin: str,
+                   views: dict[str, Surface] | None = None, prelude: list[str] | None = None) -> str:
+    """`<module>_externs.py`: the wrappers put on `sys.path` first (so the user's own sidecar can import the
+    locked packages), the user's sidecar, then the wrappers' externs under the alias names, the prelude, and the
+    classes records and variants come back as."""
     out = [f"# generated by mochi-py build {__version__} from {origin} - do not edit; regenerate with "
-           f"`mochi-py build {origin}`"]
+           f"`mochi-py build {origin}`",
+           "from __future__ import annotations",
+           "",
+           "import dataclasses as _dc",
+           "import importlib as _mochi_importlib",
+           "import sys as _mochi_sys",
+           "from collections.abc import Callable",
+           "",
+           "# the locked wrappers and, through them, the locked packages (python_wrap/site-packages)",
+           f"for _mochi_dir in {[str(b.wrap_dir) for b in _unique(bindings)]!r}:",
+           "    if _mochi_dir not in _mochi_sys.path:",
+           "        _mochi_sys.path.insert(0, _mochi_dir)",
+           ""]
+    for b in _unique(bindings):
+        out.append(f"import {module_name(b.surface.dist)}  # noqa: E402,F401 - puts the locked packages first")
+    out.append("")
     if user_sidecar:
-        out += ["# ---- your sidecar, as written ----", user_sidecar.rstrip("\n"), ""]
-    out += ["# ---- the Python dependencies (mochi-py build) ----",
-            "import importlib as _mochi_importlib",
-            "import sys as _mochi_sys",
-            "",
-            f"for _mochi_dir in {[str(b.wrap_dir) for b in _unique(bindings)]!r}:",
-            "    if _mochi_dir not in _mochi_sys.path:",
-            "        _mochi_sys.path.append(_mochi_dir)",
-            ""]
+        future, rest = _split_future(user_sidecar)
+        out[2:2] = future  # `from __future__` must come before any other statement of the file
+        out += ["# ---- your sidecar, as written ----", rest.rstrip("\n"), ""]
+    out += ["# ---- the Python dependencies (mochi-py build) ----"]
     for b in _unique(bindings):
         wrapper = module_name(b.surface.dist)
         handle = f"_mochi_wrapper_{b.alias}"
+        view = (views or {}).get(b.surface.dist) or b.aliased()
+        wanted = {f.mochi_name for f in view.functions}
         out.append(f"import {wrapper} as {handle}  # noqa: E402")
         for fn in b.surface.functions:
-            out.append(f"from {wrapper} import {fn.mochi_name} as {b.rename(fn.mochi_name)}  # noqa: E402")
-        out += ["",
-                "",
+            if b.rename(fn.mochi_name) in wanted:
+                out.append(f"from {wrapper} import {fn.mochi_name} as {b.rename(fn.mochi_name)}  # noqa: E402")
+        own = f"_mochi_own_{b.alias}"
+        out += ["", "", f"class {own}:",
+                f'    """The classes of {b.surface.dist}\'s records and variants the program does not declare."""',
+                *(f"    {ln}" if ln else "" for ln in render_py_classes(b.aliased())),
+                "", "",
                 f"def _mochi_classes_{b.alias}(name):",
-                f'    """The program\'s class for {b.surface.dist}\'s type or variant *name* (looked up at first use:',
-                '    the generated module imports this one)."""',
-                f'    generated = _mochi_importlib.import_module("mochi_user_{module}.generated.{module}")',
-                f"    return getattr(generated, {_rename_expr(b)})",
+                f'    """The class of {b.surface.dist}\'s type or variant *name*: the program\'s own (looked up at '
+                'first use:',
+                '    the generated module imports this one), else the sidecar\'s."""',
+                f"    name = {_rename_expr(b)}",
+                "    try:",
+                f'        generated = _mochi_importlib.import_module("mochi_user_{module}.generated.{module}")',
+                "        return getattr(generated, name)",
+                "    except (ImportError, AttributeError):",
+                f"        return getattr({own}, name)",
                 "",
                 "",
                 f"{handle}._mochi_bind(_mochi_classes_{b.alias})",
                 ""]
-    return "\n".join(out)
+    out += render_prelude_python(prelude or [])
+    return "\n".join(out) + "\n"
+
+
+def _split_future(text: str) -> tuple[list[str], str]:
+    """The `from __future__ import ...` lines of a sidecar, and the sidecar without them."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return [], text
+    lines = text.splitlines()
+    spans = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body
+             if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    future = [ln for a, b in spans for ln in lines[a - 1:b]]
+    drop = {i for a, b in spans for i in range(a - 1, b)}
+    return future, "\n".join(ln for i, ln in enumerate(lines) if i not in drop)
 
 
 def _rename_expr(b: Binding) -> str:
@@ -144,10 +223,13 @@ def _project_root(program: Path) -> Path:
     raise BridgeError(f"{program}: no mochi.toml in its directory or above", "run mochi-py build inside a project")
 
 
-def build_program(program: Path, output: Path | None = None) -> Path:
-    """Write the build tree of *program* (default `<project>/build/<module>/`) and return its directory."""
+def build_program(program: Path, output: Path | None = None) -> tuple[Path, list[Finding]]:
+    """Write the build tree of *program* (default `<project>/build/<module>/`); returns its directory and the
+    target view's notes and warnings. An error of the target view writes nothing."""
     program = program.resolve()
-    if not program.is_file() or program.suffix != ".mochi":
+    if not program.is_file():
+        raise BridgeError(f"{program}: no such file", "pass the program to build: mochi-py build app.mochi")
+    if program.suffix != ".mochi":
         raise BridgeError(f"{program}: not a .mochi file", "pass the program to build: mochi-py build app.mochi")
     root = _project_root(program)
     module = mochi_module_name(program)
@@ -155,6 +237,11 @@ def build_program(program: Path, output: Path | None = None) -> Path:
     bindings: list[Binding] = []
     aliases: dict[str, str] = {}
     for imp in parse_imports(source, program):
+        if imp.alias == "mb" or imp.alias[-1].isdigit():
+            raise SourceError(imp.where, f"alias {imp.alias!r} cannot prefix generated names "
+                              + ("(mb_ is the bridge prelude)" if imp.alias == "mb" else
+                                 "(a digit before `_` does not lex in Mochi: P043)"),
+                              "choose another alias")
         wrap = root / "python_wrap" / imp.name
         surface_file = root / ".mochi" / "deps" / imp.name / "surface.json"
         if not (wrap / "shim.mochi").is_file() or not surface_file.is_file():
@@ -169,11 +256,16 @@ def build_program(program: Path, output: Path | None = None) -> Path:
     user_sidecar = user_file.read_text(encoding="utf-8") if user_file.is_file() else None
     if user_sidecar is not None:
         _check_user_sidecar(user_file, user_sidecar, bindings)
-    out = (output or root / "build" / module).resolve()
     origin = program.relative_to(root).as_posix() if program.is_relative_to(root) else str(program)
-    atomic_write(out / f"{module}.mochi", render_program(source, bindings, origin).encode())
-    atomic_write(out / f"{module}_externs.py", render_sidecar(module, bindings, user_sidecar, origin).encode())
-    return out
+    built = render_program(source, bindings, origin, program, user_sidecar, module)
+    errors = [f for f in built.findings if f.level == "error"]
+    if errors:
+        raise BridgeError("the Mochi Python target cannot build this program:\n" + "\n".join(f"  {e}" for e in errors),
+                          "change the calls named above as each line says; nothing was written")
+    out = (output or root / "build" / module).resolve()
+    atomic_write(out / f"{module}.mochi", built.program.encode())
+    atomic_write(out / f"{module}_externs.py", built.sidecar.encode())
+    return out, [f for f in built.findings if f.level != "error"]
 
 
 def _check_user_sidecar(path: Path, text: str, bindings: list[Binding]) -> None:
@@ -182,10 +274,12 @@ def _check_user_sidecar(path: Path, text: str, bindings: list[Binding]) -> None:
     except SyntaxError as exc:
         raise SourceError(Location(path, exc.lineno or 1, exc.offset or 1), f"your sidecar does not parse: {exc.msg}",
                           "fix the Python syntax") from None
-    generated = {b.rename(n): b for b in bindings for n in b.names}
+    generated = {n: b for b in bindings for n in b.names}
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name in generated:
-            b = generated[node.name]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and (
+                node.name in generated or node.name in PRELUDE):
+            what = (f'`import python "{generated[node.name].surface.dist}" as {generated[node.name].alias}`'
+                    if node.name in generated else "the bridge prelude")
             raise SourceError(Location(path, node.lineno, node.col_offset + 1),
-                              f"{node.name!r} is also declared by `import python \"{b.surface.dist}\" as {b.alias}`",
+                              f"{node.name!r} is also declared by {what}",
                               "rename your function or choose another alias")

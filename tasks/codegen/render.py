@@ -25,13 +25,14 @@ __all__ = [
     "render_c",
     "render_declarations",
     "render_externs",
+    "render_py_classes",
     "render_shim",
     "render_skipped",
 ]
 
 REGENERATE = "regenerate with `mochi-py lock`"
 _KINDS = {"call": "MB_CALL", "new": "MB_NEW", "method": "MB_METHOD", "getattr": "MB_GETATTR",
-          "constant": "MB_CONSTANT", "cast": "MB_CAST"}
+          "constant": "MB_CONSTANT", "cast": "MB_CAST", "setattr": "MB_SETATTR"}
 _TYPE_KINDS = {"dataclass": "MB_TYPE_DATACLASS", "namedtuple": "MB_TYPE_NAMEDTUPLE", "typeddict": "MB_TYPE_TYPEDDICT",
                "tuple": "MB_TYPE_TUPLE", "union": "MB_TYPE_UNION", "enum": "MB_TYPE_ENUM"}
 
@@ -99,15 +100,15 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
         if fn.params:
             out.append(f"static const mb_param {pname}[] = {{")
             for p in fn.params:
-                flags = " | ".join(f for f, on in (("MB_PARAM_REQUIRED", p.required), ("MB_PARAM_KEYWORD", p.keyword))
-                                   if on) or "0"
+                flags = " | ".join(f for f, on in (("MB_PARAM_REQUIRED", p.required), ("MB_PARAM_KEYWORD", p.keyword),
+                                                   ("MB_PARAM_VARARGS", p.varargs)) if on) or "0"
                 out.append(f"    {{{_c_str(p.name)}, {_c_str(p.mochi_name)}, {_desc(p.type)}, "
                            f"{_c_str(mochi_type(p.type, names))}, {flags}}},")
             out.append("};")
         ret_mochi = "unit" if fn.ret == "n" else mochi_type(fn.ret, names)
         rows.append(f"    {{{_c_str(fn.mochi_name)}, {_c_str(fn.module)}, {_c_str(fn.name)}, {_KINDS[fn.kind]}, "
                     f"{'MB_FN_ASYNC' if fn.is_async else '0'}, {pname if fn.params else 'NULL'}, {len(fn.params)}, "
-                    f"{sum(p.required for p in fn.params)}, "
+                    f"{len(fn.params)}, "
                     f"{_desc(fn.ret)}, {_c_str(ret_mochi)}}},")
     if rows:
         out += ["", "static const mb_function functions[] = {", *rows, "};"]
@@ -124,7 +125,8 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
         out += ["", "static const mb_type types[] = {", *type_rows, "};"]
     if surface.classes:
         out += ["", "static const mb_class classes[] = {"]
-        out += [f"    {{{_c_str(c.module)}, {_c_str(c.name)}}}," for c in surface.classes]
+        out += [f"    {{{_c_str(c.module)}, {_c_str(c.name)}, {_c_str(' '.join(c.methods)) if c.methods else 'NULL'}}},"
+                for c in surface.classes]
         out += ["};"]
     out += [
         "",
@@ -177,6 +179,18 @@ def _signature(fn: Function, names: list[str]) -> str:
     return f"extern python fun {fn.mochi_name}({params}){ret}"
 
 
+def _fn_doc(fn: Function) -> str:
+    """The Python item and the call the extern makes (the name may be mangled or renamed), then its doc."""
+    if fn.kind == "cast" or not fn.item:
+        return fn.doc or f"{fn.module}.{fn.name}"
+    shown = fn.item.removesuffix(".__init__").removesuffix(".setter")
+    args = [f"*{p.name}" if p.varargs else f"{p.name}={p.mochi_name}" if p.keyword else p.name
+            for p in fn.params if not (p.name == "self" and fn.kind in ("method", "getattr", "setattr"))]
+    call = {"getattr": f"{shown}", "constant": f"{shown}", "setattr": f"{shown} = {args[0] if args else ''}"}.get(
+        fn.kind, f"{shown}({', '.join(args)})")
+    return f"{call}: {fn.doc}" if fn.doc and fn.doc != fn.item else call
+
+
 def _type_doc(t: TypeDef) -> str:
     if t.kind == "tuple":
         return "A fixed-length Python tuple, as a record."
@@ -209,8 +223,7 @@ def render_declarations(surface: Surface) -> list[str]:
     names = _names(surface)
     out = render_types(surface)
     for fn in surface.functions:
-        doc = fn.doc or f"{fn.module}.{fn.name}"
-        out.append(f"/// {doc}")
+        out.append(f"/// {_fn_doc(fn)}")
         out.append(_signature(fn, names))
         out.append("")
     return out
@@ -223,7 +236,7 @@ def render_shim(surface: Surface) -> str:
     return "\n".join(out + render_declarations(surface))
 
 
-def _py_classes(surface: Surface) -> list[str]:
+def render_py_classes(surface: Surface) -> list[str]:
     """Frozen dataclasses shaped like the classes the Mochi Python target generates for each type."""
     names = _names(surface)
     out: list[str] = []
@@ -260,7 +273,7 @@ def render_externs(surface: Surface) -> str:
            f"from {mod} import MochiBridgeError, PythonTypeMismatch",
            ]
     out += [f"from {mod} import {n}" for n in names]
-    out += _py_classes(surface)
+    out += render_py_classes(surface)
     out += ["", "", "_wrapper._mochi_bind(globals())", "", "__all__ = ["]
     out += [f'    "{n}",' for n in sorted([*names, *types, "MochiBridgeError", "PythonTypeMismatch"])]
     out += ["]", ""]

@@ -27,7 +27,7 @@ from ..stubs.ladder import stub_ladder, stub_source
 from ..surface.items import build_surface
 from ..surface.model import surface_options
 from .attestations import attestation_drifts
-from .lockfile import LockEntry, read_lock, render_pylock
+from .lockfile import LockEntry, read_lock, render_pylock, requirement_closure
 
 __all__ = ["Drift", "check_project", "format_drifts"]
 
@@ -70,7 +70,8 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
     drifts += [Drift(e.name, "requested", e.requested, "") for e in entries if e.direct and e.name not in wanted]
     with tempfile.TemporaryDirectory(prefix="mochi-check-") as tmp:
         for entry in entries:
-            drifts += _check_entry(entry, ctx, Path(tmp) / entry.name)
+            needs = [locked[n] for n in requirement_closure(entry.name, {e.name: e.dependencies for e in entries})]
+            drifts += _check_entry(entry, ctx, Path(tmp) / entry.name, needs)
     pylock = root / "pylock.toml"
     expected = render_pylock(entries, ctx.requires_python)
     actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
@@ -109,7 +110,7 @@ def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
     return Path(built.path)
 
 
-def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
+def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[LockEntry]) -> list[Drift]:
     drifts: list[Drift] = []
     try:
         wheel = _wheel_copy(entry, ctx, scratch)
@@ -139,9 +140,10 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path) -> list[Drift]:
     if not entry.direct or not wheel_ok:
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
     try:
+        dependencies = tuple(_wheel_copy(e, ctx, scratch / "requirements" / e.name) for e in needs)
         stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
                             ctx.stubgen_fallback, ctx.stubgen_inspect, entry.stub_distribution,
-                            ctx.stubgen_aggressive)
+                            ctx.stubgen_aggressive, dependencies)
     except Offline as exc:
         return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, exc.message, True)]
     except BridgeError as exc:

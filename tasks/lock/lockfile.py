@@ -18,6 +18,7 @@ import tomlkit
 from packaging.markers import default_environment
 from packaging.pylock import Pylock, PylockValidationError
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from .. import TOOL_NAME, __version__
 from ..errors import BridgeError
@@ -33,6 +34,7 @@ __all__ = [
     "relative_location",
     "render_mochi_lock",
     "render_pylock",
+    "requirement_closure",
     "sticky_pins",
 ]
 
@@ -93,6 +95,20 @@ def active_requirements(requires: list[str], extras: list[str], python_version: 
         if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in (extras or [""])):
             out.append(text)
     return sorted(out)
+
+
+def requirement_closure(name: str, requirements: Mapping[str, list[str] | tuple[str, ...]]) -> list[str]:
+    """The locked packages *name* needs, directly or not, sorted: *requirements* maps each locked package to its
+    active requirement strings (as `dependencies` in mochi.lock records them)."""
+    edges = {n: [canonicalize_name(Requirement(r).name) for r in reqs] for n, reqs in requirements.items()}
+    seen: set[str] = set()
+    todo = list(edges.get(name, []))
+    while todo:
+        dep = todo.pop()
+        if dep in edges and dep not in seen and dep != name:
+            seen.add(dep)
+            todo += edges[dep]
+    return sorted(seen)
 
 
 def _array(items: tuple[str, ...] | list[str]) -> tomlkit.items.Array:

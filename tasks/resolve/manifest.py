@@ -111,7 +111,7 @@ class PythonSettings:
     trusted_publishers: tuple[tuple[str, str], ...] = ()
     """(distribution, publisher) pairs of `[python].trusted-publishers`, the publisher in canonical form."""
     monomorphise: tuple[tuple[str, str], ...] = ()
-    any_mode: str = "refuse"
+    any_mode: str = "handle"
     capabilities: tuple[str, ...] | None = None
     """The capabilities `[python.capabilities]` allows; None when the table is absent (audit only)."""
     compiler_cache: str = "auto"
@@ -336,7 +336,7 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
     else:
         raise ManifestError(where["require-attestations"], "'require-attestations' must be true, false or a list "
                             "of distribution names")
-    any_mode = table.get("any", "refuse")
+    any_mode = table.get("any", "handle")
     if any_mode not in ("refuse", "handle"):
         raise ManifestError(where["any"], f"'any' must be \"refuse\" or \"handle\", not {any_mode!r}")
     compiler_cache = table.get("compiler-cache", "auto")

@@ -34,7 +34,12 @@ from ..errors import BridgeError, FetchError
 from ..fetch.wheel import open_wheel, read_member, safe_members
 from ..resolve.interpreter import target_tags
 
-__all__ = ["StubSet", "StubSource", "extract_stubs", "stub_digest", "stub_ladder", "stub_source", "top_level_names"]
+__all__ = ["DEPENDENCY_STUBS", "StubSet", "StubSource", "extract_stubs", "stub_digest", "stub_ladder", "stub_source",
+           "top_level_names"]
+
+DEPENDENCY_STUBS = "_mochi_deps"
+"""The subdirectory of a stub set holding the typed documents of the distribution's dependencies, so classes
+of theirs that the package hands out can be bound from their own stubs (DESIGN §6)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,15 +118,25 @@ def extract_stubs(wheel: Path, dest: Path) -> StubSet:
     return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed" if typed else "none")
 
 
+def _dependency_documents(tmp: Path, dependencies: tuple[Path, ...]) -> None:
+    """The inline typed documents (tier 1) of each dependency wheel, under `<tmp>/_mochi_deps/`."""
+    for wheel in dependencies:
+        members = _members(wheel)
+        chosen, _ = _inline(members, top_level_names(list(members)))
+        _copy(wheel, {m: rel for m, rel in chosen.items() if not (tmp / rel).exists()}, tmp / DEPENDENCY_STUBS)
+
+
 def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], provenance: str,
-             stub_dist: str = "", stub_wheel_sha256: str = "", problems: dict[str, list[str]] | None = None
-             ) -> StubSet:
+             stub_dist: str = "", stub_wheel_sha256: str = "", problems: dict[str, list[str]] | None = None,
+             dependencies: tuple[Path, ...] = ()) -> StubSet:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         fill(tmp)
+        if provenance != "none":
+            _dependency_documents(tmp, dependencies)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()
                        and p.suffix in (".py", ".pyi"))
         digest = stub_digest(tmp, files)
@@ -235,8 +250,9 @@ def _stub_package_files(wheel: Path, top: str) -> tuple[dict[str, str], str]:
 
 
 def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSource, fallback: str, inspect: bool,
-                pinned: str = "", aggressive: bool = False) -> StubSet:
-    """Walk the ladder for *wheel* and publish the winning document set at *dest*.
+                pinned: str = "", aggressive: bool = False, dependencies: tuple[Path, ...] = ()) -> StubSet:
+    """Walk the ladder for *wheel* and publish the winning document set at *dest*, with the inline typed
+    documents of the *dependencies* wheels beside it (under `_mochi_deps/`).
 
     :raises BridgeError: `fallback == "deny"` and only stubgen could type the package.
     """
@@ -244,7 +260,7 @@ def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSourc
     tops = top_level_names(list(members))
     chosen, typed = _inline(members, tops)
     if typed and not _partial(wheel, members, typed):
-        return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed")
+        return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed", dependencies=dependencies)
     pinned_file = pinned.partition(" ")[2]
     for top in tops:
         for tier, project in ((f"{top}-stubs", f"{top}-stubs"), ("typeshed", _typeshed_name(top))):
@@ -267,14 +283,14 @@ def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSourc
 
             digest = hashlib.sha256(stub.read_bytes()).hexdigest()
             return _publish(dest, fill, tops, tier if tier == "typeshed" else project,
-                            stub_dist=f"{project} {stub.name}", stub_wheel_sha256=digest)
+                            stub_dist=f"{project} {stub.name}", stub_wheel_sha256=digest, dependencies=dependencies)
     if typed:
-        return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed")
+        return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed", dependencies=dependencies)
     if fallback == "deny":
         raise BridgeError(f"{wheel.name} ships no types, no stub distribution was found, and "
                           "[python].stubgen.fallback is \"deny\"",
                           "allow the stubgen fallback, or replace the dependency with a typed one")
-    return _stubgen_tier(wheel, members, tops, dest, inspect, aggressive)
+    return _stubgen_tier(wheel, members, tops, dest, inspect, aggressive, dependencies)
 
 
 def _typeshed_name(top: str) -> str | None:
@@ -290,7 +306,7 @@ def _at_least(version: str, floor: str) -> bool:
 
 
 def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[str], dest: Path,
-                  inspect: bool, aggressive: bool = False) -> StubSet:
+                  inspect: bool, aggressive: bool = False, dependencies: tuple[Path, ...] = ()) -> StubSet:
     from .stubgen import StubgenResult, run_stubgen
     with tempfile.TemporaryDirectory(prefix="mochi-src-") as tmp:
         src = Path(tmp) / "src"
@@ -325,4 +341,5 @@ def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[s
                         (target / rel).parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(path, target / rel)
 
-        return _publish(dest, fill, tops, "stubgen" if good else "none", problems=problems)
+        return _publish(dest, fill, tops, "stubgen" if good else "none", problems=problems,
+                        dependencies=dependencies)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..stubs.ladder import DEPENDENCY_STUBS
+
 __all__ = ["Documents", "Module", "decorator_names", "doc_summary", "is_reexport", "public_submodules", "self_alias",
            "star_names"]
 
@@ -63,6 +65,8 @@ class Documents:
         self.python_version = python_version
         self.platform = platform
         self.tops = tops
+        self.dep_tops: set[str] = set()
+        """Top-level modules of dependencies whose documents sit under `<root>/{DEPENDENCY_STUBS}`."""
         self.cache: dict[tuple[Path, str], Module | None] = {}
 
     def load(self, qualname: str, root: Path | None = None) -> Module | None:
@@ -199,10 +203,15 @@ class Documents:
         return hit if hit is not None and hit[1] not in hit[0].defs else None
 
     def load_qualified_module(self, mod_name: str) -> Module | None:
-        """A module of this distribution, or of the standard library's stubs."""
+        """A module of this distribution, of a typed dependency, or of the standard library's stubs."""
         if not mod_name:
             return None
-        return self.load(mod_name, self.root if mod_name.partition(".")[0] in self.tops else _STDLIB_STUBS)
+        top = mod_name.partition(".")[0]
+        if top in self.tops:
+            return self.load(mod_name, self.root)
+        if top in self.dep_tops:
+            return self.load(mod_name, self.root / DEPENDENCY_STUBS)
+        return self.load(mod_name, _STDLIB_STUBS)
 
     def names_module(self, mod: Module, name: str, depth: int = 0) -> bool:
         """Whether *name* in *mod* is an imported module (`from . import sessions`, `import x.y as z`)."""
@@ -243,7 +252,10 @@ class Documents:
 
     def members(self, mod: Module, node: ast.ClassDef, seen: set[str] | None = None
                 ) -> dict[str, tuple[Module, ast.stmt, ast.ClassDef]]:
-        """Members of *node* and of its bases in this distribution (the class's own win)."""
+        """Members of *node* and of its bases in its own distribution (the class's own win).
+
+        A property's setter is the member `<name>.setter` (the getter keeps `<name>`); deleters are left out.
+        """
         seen = set() if seen is None else seen
         out: dict[str, tuple[Module, ast.stmt, ast.ClassDef]] = {}
         key = f"{mod.qualname}.{node.name}"
@@ -253,10 +265,17 @@ class Documents:
         for base in reversed(node.bases):
             qual = self.qualify(mod, base.value if isinstance(base, ast.Subscript) else base)
             found = self.find_qualified(qual) if qual and not qual.startswith("builtins.") else None
-            if found and isinstance(found[1], ast.ClassDef) and found[0].qualname.split(".")[0] in self.tops:
+            top = found[0].qualname.split(".")[0] if found else ""
+            if found and isinstance(found[1], ast.ClassDef) and (top in self.tops or top == mod.qualname.split(".")[0]):
                 out.update(self.members(found[0], found[1], seen))
         for member in self.flat(node.body):
             if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                accessors = [ast.unparse(d) for d in member.decorator_list if ast.unparse(d).endswith(
+                    (".setter", ".deleter"))]
+                if accessors:
+                    if f"{member.name}.setter" in accessors:
+                        out[f"{member.name}.setter"] = (mod, member, node)
+                    continue
                 variants = mod.overloads.setdefault((node.name, member.name), [])
                 if isinstance(member, ast.FunctionDef) and "overload" in decorator_names(member) and not any(
                         v is member for v in variants):
@@ -264,7 +283,37 @@ class Documents:
                 out[member.name] = (mod, member, node)
             elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
                 out[member.target.id] = (mod, member, node)
+        if not mod.is_stub:
+            for name, attr in self._init_attributes(mod, node).items():
+                out.setdefault(name, (mod, attr, node))
         return out
+
+    def _init_attributes(self, mod: Module, node: ast.ClassDef) -> dict[str, ast.AnnAssign]:
+        """Instance attributes a `.py` class sets in `__init__` with a known type: `self.x: T = ...`, and
+        `self.x = SomeClass(...)` for a class this module can name. They come back as annotated names marked
+        `simple=0`, so they are getters of a handle, never fields of a record."""
+        init = next((m for m in node.body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        out: dict[str, ast.AnnAssign] = {}
+        if init is None:
+            return out
+        for stmt in ast.walk(init):
+            annotation: ast.expr | None = None
+            target: ast.expr | None = None
+            if isinstance(stmt, ast.AnnAssign) and _self_attr(stmt.target):
+                target, annotation = stmt.target, stmt.annotation
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _self_attr(stmt.targets[0]) and (
+                    isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name | ast.Attribute)):
+                found = self.find_qualified(self.qualify(mod, stmt.value.func) or "")
+                if found is not None and isinstance(found[1], ast.ClassDef):
+                    target, annotation = stmt.targets[0], stmt.value.func
+            if annotation is not None and isinstance(target, ast.Attribute) and not target.attr.startswith("_"):
+                out.setdefault(target.attr, ast.AnnAssign(target=ast.Name(target.attr), annotation=annotation,
+                                                          value=None, simple=0))
+        return out
+
+
+def _self_attr(target: ast.expr) -> bool:
+    return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self"
 
 
 def self_alias(target: ast.expr, name: str) -> bool:

@@ -16,7 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BridgeError
+from ..stubs.ladder import DEPENDENCY_STUBS
 from .documents import Documents, Module, decorator_names, doc_summary, is_reexport, public_submodules, star_names
+from .forms import Arg, Form, forms
 from .model import Function, Param, Refusal, Skip, Surface, SurfaceOptions, TypeDef, mochi_safe
 from .typedesc import mochi_type, references
 from .typetable import AWAITABLE, Mapper, TypeTable, constant_type, is_classvar
@@ -24,62 +26,92 @@ from .typetable import AWAITABLE, Mapper, TypeTable, constant_type, is_classvar
 __all__ = ["build_surface"]
 
 
-def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: Mapper, skip_first: bool,
-            taken: set[str]) -> list[Param]:
-    a = fn.args
-    positional = [*a.posonlyargs, *a.args]
-    defaults_from = len(positional) - len(a.defaults)
-    params: list[Param] = []
-    dropped = False
-    for i, arg in enumerate(positional):
-        if skip_first and i == 0:
-            continue
-        required = i < defaults_from
-        desc = _param_type(arg, mapper, required)
-        posonly = i < len(a.posonlyargs)
-        if desc is None or (dropped and posonly):
-            dropped = True
-            continue
-        mname = mochi_safe(arg.arg, taken)
-        taken.add(mname)
-        params.append(Param(name=arg.arg, mochi_name=mname, type=desc, keyword=dropped, required=required))
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
-        desc = _param_type(arg, mapper, default is None)
-        if desc is None:
-            continue
-        mname = mochi_safe(arg.arg, taken)
-        taken.add(mname)
-        params.append(Param(name=arg.arg, mochi_name=mname, type=desc, keyword=True, required=default is None))
-    if any(p.required and p.keyword for p in params) and any(not p.required for p in params):
-        raise Refusal("UnsupportedTypingConstruct", "required keyword-only parameters after optional ones")
-    return params
-
-
-def _param_type(arg: ast.arg, mapper: Mapper, required: bool) -> str | None:
-    """The descriptor of a parameter; None when an optional one is left out (its default applies)."""
+def _arg(arg: ast.arg, kind: str, required: bool, mapper: Mapper, taken: set[str]) -> Arg:
+    """One parameter through the type table; a required one that does not map refuses the function."""
+    mname = mochi_safe(arg.arg, taken)
+    taken.add(mname)
     try:
         if arg.annotation is None:
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} has no annotation")
         desc = mapper.map(arg.annotation, "param")
         if desc == "n":
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} is annotated None")
-        return desc
     except Refusal as exc:
         if required:
             raise Refusal(exc.reason, f"parameter {arg.arg!r}: {exc.detail}") from None
-        return None
+        return Arg(name=arg.arg, mochi_name=mname, kind=kind, required=False, desc=None,
+                   why=f"{exc.reason}: {exc.detail}")
+    arms = mapper.table.scalar_arms(desc)
+    return Arg(name=arg.arg, mochi_name=mname, kind=kind, required=required, desc=desc,
+               narrow=arms[0] if arms else None, others=tuple(arms[1:]))
 
 
-def _suggest(node: ast.FunctionDef | ast.AsyncFunctionDef, mochi: str, kind: str) -> str:
-    """A starting point for a hand-written binding: the required parameters, everything typed `value`."""
+def _args(fn: ast.FunctionDef | ast.AsyncFunctionDef, mapper: Mapper, skip_first: bool, taken: set[str]) -> list[Arg]:
+    """Every parameter of *fn* in declaration order (`**kwargs: Unpack[TD]` as TD's keys, keyword-only)."""
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    defaults_from = len(positional) - len(a.defaults)
+    out = []
+    for i, arg in enumerate(positional):
+        if skip_first and i == 0:
+            continue
+        out.append(_arg(arg, "posonly" if i < len(a.posonlyargs) else "positional", i < defaults_from, mapper, taken))
+    if a.vararg is not None:
+        out.append(_arg(a.vararg, "varargs", False, mapper, taken))
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
+        out.append(_arg(arg, "keyword", default is None, mapper, taken))
+    if a.kwarg is not None and a.kwarg.annotation is not None:
+        out += _unpacked_kwargs(a.kwarg.annotation, mapper, taken)
+    return out
+
+
+def _unpacked_kwargs(annotation: ast.expr, mapper: Mapper, taken: set[str]) -> list[Arg]:
+    """PEP 692: `**kwargs: Unpack[TD]` documents its keywords as the keys of the TypedDict TD."""
+    if not (isinstance(annotation, ast.Subscript) and (mapper.qualify(annotation.value) or "").endswith(".Unpack")):
+        return []
+    found = mapper.docs.find_qualified(mapper.qualify(annotation.slice) or "")
+    if found is None or not isinstance(found[1], ast.ClassDef):
+        return []
+    try:
+        fields = mapper.table.record_fields(found[0], found[1], "typeddict", "param")
+    except Refusal:
+        return []
+    out = []
+    for f in fields:
+        mname = mochi_safe(f.name, taken)
+        taken.add(mname)
+        desc = f.type[1:] if not f.required and f.type.startswith("O") else f.type
+        arms = mapper.table.scalar_arms(desc)
+        out.append(Arg(name=f.name, mochi_name=mname, kind="keyword", required=f.required, desc=desc,
+                       narrow=arms[0] if arms else None, others=tuple(arms[1:])))
+    return out
+
+
+def _suggest(node: ast.FunctionDef | ast.AsyncFunctionDef, mochi: str, kind: str, module: str, path: str) -> str:
+    """A starting point for a hand-written binding: the extern (required parameters, everything typed `value`)
+    and the sidecar function that implements it, which imports the package itself."""
     a = node.args
     positional = [*a.posonlyargs, *a.args]
     required = positional[: len(positional) - len(a.defaults)]
     if kind in ("method", "getattr", "new") or (required and required[0].arg in ("self", "cls")):
         required = required[1:]
     names = (["self"] if kind in ("method", "getattr") else []) + [mochi_safe(arg.arg) for arg in required]
-    names += [mochi_safe(arg.arg) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None]
-    return f"extern python fun {mochi}({', '.join(f'{n}: value' for n in names)}): value"
+    kw = [(arg.arg, mochi_safe(arg.arg)) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None]
+    names += [n for _, n in kw]
+    plain = [n for n in names if n not in {m for _, m in kw}]
+    args = ", ".join([*(plain[1:] if kind == "method" else plain), *(f"{p}={m}" for p, m in kw)])
+    if kind == "method":
+        call = f"self.{path.rpartition('.')[2]}({args})"
+    elif kind == "getattr":
+        call = f"self.{path.rpartition('.')[2]}"
+    else:
+        call = f"importlib.import_module({module!r}).{path}({args})"
+    decl = f"extern python fun {mochi}({', '.join(f'{n}: value' for n in names)}): value"
+    return f"{decl}  ||  def {mochi}({', '.join(names)}): import importlib; return {call}"
+
+
+def _signature_key(params: tuple[Param, ...], ret: str) -> tuple[object, ...]:
+    return (tuple((p.mochi_name, p.type, p.keyword, p.varargs) for p in params), ret)
 
 
 class _Builder:
@@ -98,19 +130,25 @@ class _Builder:
         for item, t in table.options.monomorphise:
             self.mono.setdefault(item, []).append(t)
         self.mono_used: set[str] = set()
+        self.foreign = False
+        """Binding the members of classes of other distributions or of the standard library."""
+        self.binding_class: tuple[Module, ast.ClassDef] | None = None
+        """The class whose members are being bound (their handles are of it, not of the base defining them)."""
 
-    def add(self, fn: Function) -> None:
+    def add(self, fn: Function) -> str:
         name = mochi_safe(fn.mochi_name, self.used)
         self.used.add(name)
-        self.functions.append(Function(module=fn.module, name=fn.name, mochi_name=name, params=fn.params,
-                                       ret=fn.ret, doc=fn.doc, kind=fn.kind, item=fn.item, is_async=fn.is_async))
+        self.functions.append(replace(fn, mochi_name=name, foreign=self.foreign))
+        return name
 
     def skip(self, item: str, exc: Refusal, suggestion: str = "") -> None:
-        self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail, suggestion=suggestion))
+        if not self.foreign:  # a foreign class's members are a convenience, not the package's surface
+            self.skipped.append(Skip(item=item, reason=exc.reason, detail=exc.detail, suggestion=suggestion))
 
     def function(self, item: str, mod: Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str,
                  path: str, mochi: str, kind: str = "call", owner: ast.ClassDef | None = None) -> None:
-        """Bind one function; each `@overload` variant that maps becomes its own `<name>_<k>` extern.
+        """Bind one function in its forms (DESIGN §6a); each `@overload` variant that maps gets its own
+        `<name>_<k>` forms, unless every variant gives a form the same signature (then it is `<name>`).
 
         A `[python].monomorphise` entry for *item* adds `<name>_<T>`, its type variables instantiated.
         """
@@ -128,35 +166,56 @@ class _Builder:
 
     def _bind(self, item: str, mod: Module, node: ast.FunctionDef | ast.AsyncFunctionDef, module: str, path: str,
               mochi: str, kind: str, owner: ast.ClassDef | None, subst: ast.expr | None) -> bool:
-        variants = mod.overloads.get((owner.name if owner else "", node.name), [])
-        if not variants:
-            try:
-                params, ret, is_async = self._signature(mod, node, kind, owner, subst)
-            except Refusal as exc:
-                self.skip(item, exc, _suggest(node, mochi, kind))
-                return False
-            self.add(Function(module=module, name=path, mochi_name=mochi, params=params, ret=ret,
-                              doc=doc_summary(node) or item, kind=kind, item=item, is_async=is_async))
-            return True
-        failures = []
+        variants: list[ast.FunctionDef | ast.AsyncFunctionDef] = list(
+            mod.overloads.get((owner.name if owner else "", node.name), [])) or [node]
+        doc = doc_summary(node) or (doc_summary(variants[0]) if variants else "")
+        mapped: list[tuple[int, list[Form], str, bool]] = []
+        failures, lost_all = [], []
         for k, variant in enumerate(variants, 1):
             try:
-                params, ret, is_async = self._signature(mod, variant, kind, owner, subst)
+                found, lost, ret, is_async = self._signature(mod, variant, kind, owner, subst)
             except Refusal as exc:
-                failures.append(f"overload {k}: {exc.reason}: {exc.detail}")
+                failures.append((k, exc))
                 continue
-            self.add(Function(module=module, name=path, mochi_name=f"{mochi}_{k}", params=params, ret=ret,
-                              doc=f"overload {k} of {item}. {doc_summary(node) or doc_summary(variants[0])}".strip(),
-                              kind=kind, item=item, is_async=is_async))
-        if len(failures) == len(variants):
-            self.skip(item, Refusal("OverloadAmbiguity", "no overload maps: " + "; ".join(failures)[:400]),
-                      _suggest(variants[0], mochi, kind))
+            mapped.append((k, found, ret, is_async))
+            lost_all += [f"overload {k}: {x}" if len(variants) > 1 else x for x in lost]
+        if not mapped:
+            refusal = failures[0][1] if len(variants) == 1 else Refusal(
+                "OverloadAmbiguity", "no overload maps: " + "; ".join(
+                    f"overload {k}: {e.reason}: {e.detail}" for k, e in failures)[:400])
+            self.skip(item, refusal, _suggest(variants[0], mochi, kind, module, path))
             return False
+        by_role: dict[tuple[str, str], list[tuple[int, Form, str, bool]]] = {}
+        for k, found, ret, is_async in mapped:
+            for form in found:
+                by_role.setdefault((form.role, form.suffix), []).append((k, form, ret, is_async))
+        for (role, suffix), entries in by_role.items():
+            # the overload whose form takes the fewest arguments (the first of them) has the form's plain name,
+            # the others add their number: `safe_dump(data)` rather than `safe_dump(data, stream)`
+            one = len({_signature_key(f.params, r) for _, f, r, _ in entries}) == 1
+            seen: set[tuple[object, ...]] = set()
+            for k, form, ret, is_async in sorted(entries, key=lambda e: (len(e[1].params), e[0])):
+                key = _signature_key(form.params, ret)
+                if key in seen:
+                    continue  # another overload already gives this form its signature
+                seen.add(key)
+                name = f"{mochi}{suffix}" if not seen - {key} else f"{mochi}{suffix}_{k}"
+                note = f"overload {k} of {item}" if len(variants) > 1 and not one else ""
+                self.add(Function(module=module, name=path, mochi_name=name, params=form.params, ret=ret,
+                                  doc=". ".join(x for x in (note, doc) if x) or item, kind=kind, item=item,
+                                  is_async=is_async, form=role))
+                if one:
+                    break
+        if (lost_all or failures) and not self.foreign:
+            parts = [*lost_all, *(f"overload {k} ({e.reason}: {e.detail})" for k, e in failures)]
+            self.skipped.append(Skip(item=item, reason="PartiallyBound", detail=("left out: " + "; ".join(parts))[:400],
+                                     suggestion=_suggest(variants[0], mochi, kind, module, path)))
         return True
 
     def _signature(self, mod: Module, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str,
-                   owner: ast.ClassDef | None, subst: ast.expr | None = None) -> tuple[tuple[Param, ...], str, bool]:
-        """Parameters, return descriptor, and whether the call's result is awaited (DESIGN §6 async row)."""
+                   owner: ast.ClassDef | None, subst: ast.expr | None = None
+                   ) -> tuple[list[Form], list[str], str, bool]:
+        """The forms, what they leave out, the return descriptor, and whether the call's result is awaited."""
         is_async = isinstance(node, ast.AsyncFunctionDef) and not _is_async_generator(node)
         if isinstance(node, ast.AsyncFunctionDef) and self.trio:
             raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12): its async code needs "
@@ -166,13 +225,16 @@ class _Builder:
         mapper = Mapper(self.table, mod, owner, subst)
         decorators = decorator_names(node)
         taken: set[str] = set()
-        params: list[Param] = []
-        if kind in ("method", "getattr") and owner is not None:
+        lead: tuple[Param, ...] = ()
+        if kind in ("method", "getattr", "setattr") and owner is not None:
             taken.add("self")
-            params.append(Param(name="self", mochi_name="self", type=self.table.class_type(mod, owner),
-                                keyword=False, required=True))
+            # the handle is of the class being bound: a member inherited from a base (perhaps a stub-only one,
+            # numpy's `_ArrayOrScalarCommon`) is called on the subclass's instances
+            of_mod, of_class = self.binding_class or (mod, owner)
+            lead = (Param(name="self", mochi_name="self", type=self.table.class_type(of_mod, of_class), keyword=False,
+                          required=True),)
         skip_first = owner is not None and ("staticmethod" not in decorators)
-        params += _params(node, mapper, skip_first, taken) if kind != "getattr" else []
+        args = _args(node, mapper, skip_first, taken) if kind != "getattr" else []
         returns = node.returns
         if returns is not None and not is_async and kind != "new":
             awaited = _awaited(mapper, returns)  # `def f() -> Awaitable[R]` / `Coroutine[Y, S, R]`
@@ -184,9 +246,17 @@ class _Builder:
             ret = self.table.class_type(mod, owner)
         else:
             ret = mapper.map(returns, "return") if returns is not None else "n"
-        return tuple(params), ret, is_async
+        found, lost = forms(args, lead)
+        return found, lost, ret, is_async
 
     def klass(self, item: str, mod: Module, node: ast.ClassDef, alias: str) -> None:
+        outer, self.binding_class = self.binding_class, (mod, node)
+        try:
+            self._klass(item, mod, node, alias)
+        finally:
+            self.binding_class = outer
+
+    def _klass(self, item: str, mod: Module, node: ast.ClassDef, alias: str) -> None:
         try:
             desc = self.table.class_type(mod, node)
         except Refusal as exc:
@@ -206,7 +276,7 @@ class _Builder:
                                                                   for b in node.bases} & {"NamedTuple", "TypedDict"}):
             self._field_constructor(item, mod, node, alias)
         for name, (owner_mod, member, owner) in sorted(members.items()):
-            if name.startswith("_"):
+            if name.startswith("_") or name.endswith(".setter"):
                 continue
             sub = f"{item}.{name}"
             if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -214,47 +284,81 @@ class _Builder:
                 if "property" in decorators or "cached_property" in decorators:
                     self.function(sub, owner_mod, member, owner_mod.qualname, name, f"{alias}_{cname}_{name}",
                                   "getattr", owner)
+                    setter = members.get(f"{name}.setter")
+                    if setter is not None and isinstance(setter[1], ast.FunctionDef | ast.AsyncFunctionDef):
+                        self.function(f"{sub}.setter", setter[0], setter[1], setter[0].qualname, name,
+                                      f"{alias}_{cname}_set_{name}", "setattr", setter[2])
                 elif decorators & {"staticmethod", "classmethod"}:
                     self.function(sub, owner_mod, member, mod.qualname, f"{cname}.{name}", f"{alias}_{cname}_{name}",
                                   "call", owner)
                 else:
                     self.function(sub, owner_mod, member, owner_mod.qualname, name, f"{alias}_{cname}_{name}",
                                   "method", owner)
+            elif isinstance(member, ast.AnnAssign) and is_classvar(member.annotation):
+                # `ClassVar[T]`: read from the class itself, no handle needed
+                try:
+                    inner = member.annotation.slice if isinstance(member.annotation, ast.Subscript) else None
+                    ret = (Mapper(self.table, owner_mod, owner).map(inner, "return") if inner is not None
+                           else constant_type(member))
+                    if ret is None:
+                        raise Refusal("UnsupportedTypingConstruct", "a bare ClassVar without a literal value")
+                except Refusal as exc:
+                    self.skip(sub, exc)
+                    continue
+                self.add(Function(module=mod.qualname, name=f"{cname}.{name}", mochi_name=f"{alias}_{cname}_{name}",
+                                  params=(), ret=ret, doc=sub, kind="constant", item=sub, form="plain"))
             elif isinstance(member, ast.AnnAssign) and not record:  # a record's fields are read in Mochi
                 try:
                     ret = constant_type(member) or Mapper(self.table, owner_mod, owner).map(member.annotation, "return")
-                    if is_classvar(member.annotation):
-                        raise Refusal("UnsupportedTypingConstruct", "class variables are not instance attributes")
                 except Refusal as exc:
                     self.skip(sub, exc)
                     continue
                 self.add(Function(module=owner_mod.qualname, name=name, mochi_name=f"{alias}_{cname}_{name}",
                                   params=(Param(name="self", mochi_name="self", type=desc, keyword=False,
                                                 required=True),),
-                                  ret=ret, doc=f"{item}.{name}", kind="getattr", item=sub))
+                                  ret=ret, doc=sub, kind="getattr", item=sub, form="plain"))
 
     def _field_constructor(self, item: str, mod: Module, node: ast.ClassDef, alias: str) -> None:
         """The generated `__init__` of a dataclass, NamedTuple or TypedDict that crosses as a handle: its
-        record fields as parameters (the optional ones by keyword)."""
+        record fields as keyword parameters, the required ones in the plain form, all in `_with`."""
         try:
             fields = self.table.record_fields(mod, node, self.table.class_kind(mod, node) or "dataclass", "param")
         except Refusal as exc:
             self.skip(f"{item}.__init__", exc)
             return
-        params = tuple(Param(name=f.name, mochi_name=f.mochi_name, type=f.type, keyword=not f.required,
-                             required=f.required) for f in fields)
-        self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new",
-                          params=params, ret=self.table.class_type(mod, node), doc=doc_summary(node) or item,
-                          kind="new", item=f"{item}.__init__"))
+        args = [Arg(name=f.name, mochi_name=f.mochi_name, kind="keyword", required=f.required,
+                    desc=f.type[1:] if not f.required and f.type.startswith("O") and self.table.class_kind(
+                        mod, node) == "typeddict" else f.type) for f in fields]
+        ret = self.table.class_type(mod, node)
+        for form in forms(args)[0]:
+            self.add(Function(module=mod.qualname, name=node.name, mochi_name=f"{alias}_{node.name}_new{form.suffix}",
+                              params=form.params, ret=ret, doc=doc_summary(node) or item, kind="new",
+                              item=f"{item}.__init__", form=form.role))
 
     def casts(self) -> None:
-        """`[python].any = "handle"`: checked conversions of a `value` to the types Mochi can hold."""
+        """`[python].any = "handle"`: checked conversions of a `value` to the types Mochi can hold, and of
+        Mochi scalars to a `value` (to pass where Python takes `Any`)."""
         for suffix, ret in (("int", "i"), ("float", "f"), ("bool", "b"), ("string", "s"), ("list", "LV"),
                             ("map", "DV")):
             self.add(Function(module="", name="", mochi_name=f"{self.table.prefix}_as_{suffix}",
                               params=(Param(name="v", mochi_name="v", type="V", keyword=False, required=True),),
                               ret=ret, doc=f"The value as {mochi_type(ret)}; PythonTypeMismatch if it is not one.",
                               kind="cast", item=""))
+        for suffix, arg in (("int", "i"), ("float", "f"), ("bool", "b"), ("string", "s"), ("list", "LV"),
+                            ("map", "DV")):
+            self.add(Function(module="", name="", mochi_name=f"{self.table.prefix}_of_{suffix}",
+                              params=(Param(name="x", mochi_name="x", type=arg, keyword=False, required=True),),
+                              ret="V", doc=f"A {mochi_type(arg)} as a value, to pass where Python takes Any.",
+                              kind="cast", item=""))
+        # a handle's attributes no stub declares, its text and its length, through Python's own builtins
+        v = Param(name="v", mochi_name="v", type="V", keyword=False, required=True)
+        for suffix, name, params, ret, doc in (
+                ("attr", "getattr", (v, Param(name="name", mochi_name="name", type="s", keyword=False,
+                                              required=True)), "V", "The value's attribute *name* (Python getattr)."),
+                ("str", "str", (v,), "s", "The value as text (Python str)."),
+                ("len", "len", (v,), "i", "The value's length (Python len).")):
+            self.add(Function(module="builtins", name=name, mochi_name=f"{self.table.prefix}_{suffix}", params=params,
+                              ret=ret, doc=doc, kind="call", item=""))
 
 
 def _is_async_generator(node: ast.AsyncFunctionDef) -> bool:
@@ -293,8 +397,11 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
                        skipped=tuple(Skip(item=m, reason="NoStubs", detail="no stubs: the wheel ships no py.typed "
                                           "marker and no stub distribution was found") for m in modules))
     docs = Documents(root, options.python_version, options.platform, set(modules))
-    table = TypeTable(docs, options, mochi_safe(sorted(modules)[0].replace(".", "_")) if modules else "x")
+    docs.dep_tops = _dependency_tops(root, set(modules))
+    primary = _primary_top(dist, modules)
+    table = TypeTable(docs, options, mochi_safe(primary))
     b = _Builder(table)
+    exports: list[tuple[int, int, str, str, Module]] = []
     for top in modules:
         if top in problems:
             b.skipped.append(Skip(item=top, reason=problems[top][0], detail=problems[top][1]))
@@ -302,11 +409,15 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
         if docs.load(top) is None:
             b.skipped.append(Skip(item=top, reason="NoStubs", detail="no parsable stub document for the module"))
             continue
-        # The top module first, so what it re-exports is bound under its shortest public path.
-        for qualname in [top, *public_submodules(root, top)]:
+        for order, qualname in enumerate([top, *public_submodules(root, top)]):
             mod = docs.load(qualname)
             if mod is not None:
-                _module_surface(b, docs, mod, qualname, top)
+                exports += _module_exports(b, docs, mod, qualname, top, order)
+    # What the top module re-exports is bound under its shortest public path; the rest under the public module
+    # that defines it, and only what no public module defines under the first public module re-exporting it.
+    for _, _, qualname, name, mod in sorted(exports, key=lambda e: e[:4]):
+        _export(b, docs, mod, qualname, mochi_safe(qualname.replace(".", "_")), name)
+    _foreign_members(b, docs)
     unknown = sorted(item for item in b.mono if item.split(".")[0] in docs.tops and item not in b.mono_used)
     if unknown:
         raise BridgeError(f"{dist}: [python].monomorphise names {', '.join(unknown)}, which is no public function "
@@ -318,7 +429,8 @@ def build_surface(root: Path, modules: list[str], dist: str, version: str, prove
     return Surface(dist=dist, version=version, provenance=provenance,
                    functions=tuple(sorted(functions, key=lambda f: f.mochi_name)),
                    skipped=tuple(sorted(b.skipped, key=lambda s: s.item)), classes=tuple(table.classes),
-                   types=tuple(types), prefix=table.prefix)
+                   types=tuple(types), prefix=table.prefix,
+                   tops=tuple(mochi_safe(t) for t in sorted(modules, key=lambda m: (m != primary, m))))
 
 
 def _used_types(functions: list[Function], types: list[TypeDef]) -> tuple[list[Function], list[TypeDef]]:
@@ -341,18 +453,91 @@ def _used_types(functions: list[Function], types: list[TypeDef]) -> tuple[list[F
             for f in functions], kept
 
 
-def _module_surface(b: _Builder, docs: Documents, mod: Module, qualname: str, top: str) -> None:
-    alias = mochi_safe(qualname.replace(".", "_"))
+def _module_exports(b: _Builder, docs: Documents, mod: Module, qualname: str, top: str, order: int
+                    ) -> list[tuple[int, int, str, str, Module]]:
+    """(binding pass, module order, module, name, module) of each public name of *mod*: pass 0 for the top
+    module's names, 1 for a submodule's own definitions, 2 for what a submodule merely imports."""
     names = mod.exports if mod.exports is not None else sorted(
         {n for n in mod.defs if not n.startswith("_")}
         | {local for local, qual in mod.imports.items()  # a stub's `import y as y` re-exports from anywhere
            if not local.startswith("_") and (qual.split(".")[0] == top or mod.is_stub) and is_reexport(mod, local)}
         | star_names(docs, mod, top))
-    for name in sorted(set(names)):
-        _export(b, docs, mod, qualname, alias, name)
     for name in sorted(n for n in mod.defs if n.startswith("_") and not n.startswith("__")):
         if isinstance(mod.defs[name], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             b.skipped.append(Skip(item=f"{qualname}.{name}", reason="PrivateName", detail="leading underscore"))
+    out = []
+    for name in sorted(set(names)):
+        found = docs.find(mod, name)
+        defined_here = found is not None and found[0].qualname == qualname
+        out.append((0 if order == 0 else 1 if defined_here else 2, order, qualname, name, mod))
+    return out
+
+
+def _primary_top(dist: str, modules: list[str]) -> str:
+    """The import name that stands for the distribution (`attrs` of `attr` and `attrs`): the one named like
+    it, else the first public one."""
+    normal = dist.replace("-", "_").replace(".", "_").lower()
+    return next((m for m in modules if m.lower() == normal), None) or next(
+        (m for m in sorted(modules) if not m.startswith("_")), sorted(modules)[0] if modules else "x")
+
+
+def _dependency_tops(root: Path, own: set[str]) -> set[str]:
+    """Top-level modules of the dependencies whose typed documents the stub stage put beside the package's."""
+    deps = root / DEPENDENCY_STUBS
+    return {p.stem for p in deps.iterdir() if p.stem.isidentifier()} - own if deps.is_dir() else set()
+
+
+_FOREIGN_DEPTH = 2
+_FOREIGN_CLASSES = 64
+
+
+def _bind_callable_instance(b: _Builder, docs: Documents, mod: Module, node: ast.AnnAssign, item: str, top: str,
+                            name: str, alias: str) -> bool:
+    """`zeros: Final[_ConstructorEmpty]`: a module name typed by a callable protocol is a function, bound with
+    the protocol's `__call__` signatures (numpy declares its constructors this way)."""
+    annotation = node.annotation
+    if isinstance(annotation, ast.Subscript) and (docs.qualify(mod, annotation.value) or "").endswith(".Final"):
+        annotation = annotation.slice
+    found = docs.find_qualified(docs.qualify(mod, annotation) or "") if isinstance(
+        annotation, ast.Name | ast.Attribute) else None
+    if found is None or not isinstance(found[1], ast.ClassDef):
+        return False
+    cls_mod, cls = found[0], found[1]
+    call = docs.members(cls_mod, cls).get("__call__")
+    if call is None or not isinstance(call[1], ast.FunctionDef | ast.AsyncFunctionDef) or not (
+            b.table.is_protocol(cls_mod, cls) or cls.name.startswith("_")):
+        return False
+    b.function(item, call[0], call[1], top, name, f"{alias}_{name}", "call", call[2])
+    return True
+
+
+def _foreign_members(b: _Builder, docs: Documents) -> None:
+    """Classes of the standard library and of other distributions that the surface hands out as handles get
+    their own public members, bound from their own stubs (`dateutil.parser.parse(...)` returns a `datetime`
+    whose `year` can be read), under `<prefix>_<module>_<Class>_...`; to two levels and 64 classes."""
+    done = 0
+    level_of: dict[int, int] = {}
+    index = 0
+    b.foreign = True
+    while index < len(b.table.classes) and done < _FOREIGN_CLASSES:
+        ref = b.table.classes[index]
+        level = level_of.setdefault(index, 1)
+        index += 1
+        if ref.module.split(".")[0] in docs.tops or ref.methods or level > _FOREIGN_DEPTH or ref.name.startswith("_"):
+            continue
+        found = docs.find_qualified(f"{ref.module}.{ref.name}")
+        if found is None or not isinstance(found[1], ast.ClassDef):
+            continue
+        # named after the module the package reached it through when it is defined in a private one (`_io`)
+        path = ref.module
+        if any(part.startswith("_") for part in path.split(".")):
+            path = b.table.public.get((ref.module, ref.name), f"{ref.module}.{ref.name}").rpartition(".")[0]
+        before = len(b.table.classes)
+        b.klass(f"{path}.{ref.name}", found[0], found[1], mochi_safe(f"{b.table.prefix}_{path.replace('.', '_')}"))
+        done += 1
+        for new in range(before, len(b.table.classes)):
+            level_of[new] = level + 1
+    b.foreign = False
 
 
 def _export(b: _Builder, docs: Documents, mod: Module, top: str, alias: str, name: str) -> None:
@@ -371,6 +556,8 @@ def _export(b: _Builder, docs: Documents, mod: Module, top: str, alias: str, nam
     b.bound.add(key)
     if isinstance(node, ast.ClassDef):
         b.klass(item, defmod, node, alias)
+    elif isinstance(node, ast.AnnAssign) and _bind_callable_instance(b, docs, defmod, node, item, top, name, alias):
+        return
     elif isinstance(node, ast.AnnAssign):
         try:
             ret = constant_type(node) or Mapper(b.table, defmod).map(node.annotation, "return")

@@ -26,6 +26,7 @@ __all__ = [
     "Surface",
     "SurfaceOptions",
     "TypeDef",
+    "lexable",
     "mochi_safe",
     "surface_options",
 ]
@@ -63,6 +64,9 @@ class Param:
     keyword: bool
     """Passed by keyword (it follows a left-out parameter, or is keyword-only)."""
     required: bool
+    """The Python parameter has no default (every parameter of an extern is passed)."""
+    varargs: bool = False
+    """`*args`: a list whose items are spread into the call."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,12 +80,16 @@ class Function:
     ret: str
     doc: str
     kind: str = "call"
-    """`call`, `new` (constructor), `method`, `getattr` (property or attribute), `constant`, or `cast`
-    (an `Any` handle checked against the return type)."""
+    """`call`, `new` (constructor), `method`, `getattr` (property or attribute), `setattr` (a property's
+    setter), `constant`, or `cast` (a `value` checked against the return type, or a scalar made a `value`)."""
     item: str = ""
-    """The public item this extern binds (`requests.Session.get`); overload variants share it."""
+    """The public item this extern binds (`requests.Session.get`); overload variants and forms share it."""
     is_async: bool = False
     """An `async def`: the call's awaitable is run to completion on the event loop."""
+    form: str = ""
+    """The calling convention (DESIGN §6a): `plain`, `positional` or `with`; empty for casts."""
+    foreign: bool = False
+    """A member of a class of another distribution or of the standard library that the surface hands out."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +98,8 @@ class ClassRef:
 
     module: str
     name: str
+    methods: tuple[str, ...] = ()
+    """For a protocol (no run-time `isinstance`): the attributes a value must have instead."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +138,7 @@ class SurfaceOptions:
     python_version: tuple[int, int] = (3, 12)
     platform: str = "linux"
     trio: bool = False
-    any_handle: bool = False
+    any_handle: bool = True
     """`[python].any = "handle"`: `Any` crosses as `value`, with checked `<alias>_as_*` casts."""
     monomorphise: tuple[tuple[str, str], ...] = ()
     """(`item`, `T`) pairs: the item's type variables instantiated with the Python type `T`."""
@@ -160,26 +170,56 @@ class Surface:
     classes: tuple[ClassRef, ...] = ()
     types: tuple[TypeDef, ...] = ()
     prefix: str = ""
-    """What every generated name starts with (`<prefix>_...`): the first import name, Mochi-safe."""
+    """What every generated type name starts with (`<prefix>_...`): the distribution's primary import name."""
+    tops: tuple[str, ...] = ()
+    """The Mochi-safe import names the externs start with, the primary one first (`attrs`, `attr`)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(translated, skipped, partially bound) public items of the distribution itself: an item with several
+        forms or overloads counts once, members of other distributions' classes and the casts not at all."""
+        translated = {f.item for f in self.functions if f.item and not f.foreign}
+        skipped = {k.item for k in self.skipped if k.reason != "PartiallyBound"} - translated
+        partial = {k.item for k in self.skipped if k.reason == "PartiallyBound"}
+        return len(translated), len(skipped), len(partial)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Surface:
         funcs = tuple(Function(**{**f, "params": tuple(Param(**p) for p in f["params"])}) for f in data["functions"])
         return cls(dist=str(data["dist"]), version=str(data["version"]), provenance=str(data["provenance"]),
                    functions=funcs, skipped=tuple(Skip(**s) for s in data["skipped"]),
-                   classes=tuple(ClassRef(**c) for c in data.get("classes", [])),
+                   classes=tuple(ClassRef(**{**c, "methods": tuple(c.get("methods", ()))})
+                                 for c in data.get("classes", [])),
                    types=tuple(TypeDef(**{**t, "fields": tuple(Field(**f) for f in t["fields"])})
-                               for t in data.get("types", [])), prefix=str(data.get("prefix", "")))
+                               for t in data.get("types", [])), prefix=str(data.get("prefix", "")),
+                   tops=tuple(data.get("tops", ())))
+
+
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def lexable(name: str) -> str:
+    """*name* with every digit that is not part of its trailing run of digits spelled as a word.
+
+    The real Mochi lexer starts a number at any digit and refuses an identifier character right after it
+    (error[P043]), so a digit may only end a name: `ISO8601Highlighter` -> `ISOeightsixzerooneHighlighter`,
+    `utf_8_decode` -> `utf_eight_decode`, while `sha256` and `item0` stay as they are.
+    """
+    tail = len(name) - len(name.rstrip("0123456789"))
+    head, end = name[: len(name) - tail], name[len(name) - tail:]
+    if not any(c.isdigit() for c in head):
+        return name
+    return "".join(_DIGIT_WORDS[int(c)] if c.isdigit() else c for c in head) + end
 
 
 def mochi_safe(name: str, taken: set[str] | None = None) -> str:
-    """*name* with trailing underscores until it is no Mochi keyword, Python keyword, builtin, or taken name."""
+    """*name* made lexable (:func:`lexable`), then with trailing underscores until it is no Mochi keyword,
+    Python keyword, builtin, or taken name."""
     taken = taken or set()
+    name = lexable(name)
     while (name in MOCHI_KEYWORDS or name in MOCHI_BUILTINS or keyword.iskeyword(name) or name in taken
            or keyword.issoftkeyword(name)):
-        name += "_"
+        name = lexable(name + "_")  # `item0` + `_` would put an identifier character after a digit
     return name
-

@@ -43,6 +43,18 @@ _CALLABLE = {"typing.Callable", "collections.abc.Callable", "typing_extensions.C
 _ASYNC_ITER = {f"{p}{n}" for p in _T for n in ("AsyncIterator", "AsyncIterable", "AsyncGenerator")}
 AWAITABLE = {f"{p}{n}" for p in _T for n in ("Awaitable", "Coroutine")}
 _ENUMS = {"enum.Enum", "enum.IntEnum", "enum.StrEnum"}
+# Protocols a Mochi scalar satisfies, accepted in parameters (DESIGN §6): an int has __index__ and __int__
+_PARAM_SCALARS = {f"{p}{n}": d for p in ("typing.", "typing_extensions.")
+                  for n, d in (("SupportsIndex", "i"), ("SupportsInt", "i"), ("SupportsFloat", "f"))}
+_PATHLIKE = {"os.PathLike"}
+_BUFFERS = {"collections.abc.Buffer", "typing_extensions.Buffer", "typing.ByteString", "builtins.memoryview"}
+"""Buffer parameters take bytes (a list<int> on the Mochi side), like the `bytes` row (PEP 688)."""
+"""`os.PathLike[str]` is accepted where a string is passed: `os.fspath` and `open` take either."""
+_IO_CLASSES = {"typing.IO", "typing.TextIO", "typing.BinaryIO"}
+_MAPPING_PROTOCOLS = {"_typeshed.SupportsItems", "_typeshed.SupportsKeysAndGetItem"}
+"""Protocols a dict satisfies: a parameter typed by one takes a map."""
+_MAPPING_METHODS = {"items", "keys", "values", "get", "__getitem__", "__iter__", "__len__", "__contains__"}
+"""Classes no stream is an instance of at run time: checked by their methods, like protocols."""
 _RECORD_DECORATORS = {"dataclass", "define", "frozen", "mutable", "attrs"}
 
 
@@ -60,6 +72,11 @@ class TypeTable:
         """A class or structural shape -> its descriptor; `pending` while a record's fields are mapped."""
         self.used: set[str] = set()
         """Every Mochi name taken in the shim: externs, types and variants share one namespace."""
+        self.public: dict[tuple[str, str], str] = {}
+        """(defining module, class) -> the first path the package named it by (`io.StringIO` for `_io`'s)."""
+
+    def seen_as(self, mod: Module, node: ast.ClassDef, qual: str) -> None:
+        self.public.setdefault((mod.qualname, node.name), qual)
 
     def class_handle(self, mod: Module, node: ast.ClassDef) -> str:
         ref = ClassRef(module=mod.qualname, name=node.name)
@@ -81,9 +98,9 @@ class TypeTable:
             return known
         kind = self.class_kind(mod, node)
         if kind is None:
-            if self.is_protocol(mod, node) and "runtime_checkable" not in decorator_names(node):
-                raise Refusal("UnsupportedTypingConstruct", f"{node.name} is a Protocol: a structural type with no "
-                              "run-time check")
+            if (self.is_protocol(mod, node) and "runtime_checkable" not in decorator_names(node)) or (
+                    f"{mod.qualname}.{node.name}" in _IO_CLASSES):
+                return self.protocol_handle(mod, node)
             return self.class_handle(mod, node)
         self.type_keys[key] = "pending"
         try:
@@ -96,6 +113,50 @@ class TypeTable:
             desc = self.add_type(kind, node.name, fields, module=mod.qualname, name=node.name, doc=doc_summary(node))
         self.type_keys[key] = desc
         return desc
+
+    def protocol_handle(self, mod: Module, node: ast.ClassDef) -> str:
+        """A handle checked by the methods the protocol declares (no run-time `isinstance` exists for it)."""
+        methods = sorted(name for name, (_, member, _) in self.docs.members(mod, node).items()
+                         if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and "." not in name
+                         and name not in ("__init__", "__class_getitem__", "__subclasshook__", "__new__")
+                         and not decorator_names(member) & {"property", "cached_property"})
+        if not methods:
+            raise Refusal("UnsupportedTypingConstruct", f"{node.name} is a Protocol with no methods to check")
+        ref = ClassRef(module=mod.qualname, name=node.name, methods=tuple(methods))
+        if ref not in self.classes:
+            self.classes.append(ref)
+        return handle(self.classes.index(ref))
+
+    def mapping_protocol(self, mod: Module, node: ast.ClassDef) -> bool:
+        """A protocol a dict satisfies (its methods are a mapping's, `items()` for requests' SupportsItems): a
+        parameter of it takes a map."""
+        if not self.is_protocol(mod, node):
+            return False
+        methods = {n for n, (_, m, _) in self.docs.members(mod, node).items()
+                   if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)}
+        return bool(methods) and methods <= _MAPPING_METHODS
+
+    def scalar_arms(self, desc: str) -> list[str]:
+        """How the plain and positional forms offer a union parameter: its arms (`O` kept), scalars first in
+        their order, a `float` arm as `int` and then `float` (PEP 484: a float parameter takes an int, which
+        crosses unchanged, so `intcomma(value: float | str)` is called `intcomma(1234567)` as in Python), then
+        lists, maps, sets and bytes. The first is the form's type, the others get forms of their own; handles
+        and records stay in the `_with` form, which keeps the whole union."""
+        opt = "O" if desc.startswith("O") else ""
+        core = desc[len(opt):]
+        if not core.startswith("R"):
+            return []
+        t = self.types[int(core[1:-1])]
+        if t.kind != "union":
+            return []
+        scalars: list[str] = []
+        for f in t.fields:
+            for arm in (("i", "f") if f.type == "f" else (f.type,)) if f.type in ("i", "f", "b", "s") else ():
+                if arm not in scalars:
+                    scalars.append(arm)
+        # bytes beside str gets no form of its own (`str | bytes` is everywhere): the `_with` form takes it
+        containers = [f.type for f in t.fields if f.type[0] in "LDKS" or (f.type == "Y" and "s" not in scalars)]
+        return [opt + a for a in [*scalars, *containers]]
 
     def is_protocol(self, mod: Module, node: ast.ClassDef) -> bool:
         """A `typing.Protocol` class (its own bases name Protocol: subclasses of a protocol are classes)."""
@@ -130,8 +191,8 @@ class TypeTable:
         fields: list[Field] = []
         taken: set[str] = set()
         for name, (owner_mod, member, owner) in self.docs.members(mod, node).items():
-            if not isinstance(member, ast.AnnAssign) or is_classvar(member.annotation):
-                continue
+            if not isinstance(member, ast.AnnAssign) or is_classvar(member.annotation) or not member.simple:
+                continue  # `simple=0`: an attribute `__init__` sets, no field of a record
             if isinstance(member.value, ast.Call) and any(  # `field(init=False)`: not a constructor argument
                     k.arg == "init" and isinstance(k.value, ast.Constant) and k.value.value is False
                     for k in member.value.keywords):
@@ -269,7 +330,7 @@ class Mapper:
             return self._generic(node, position, depth)
         return self._simple(node, position, depth)
 
-    def _generic(self, node: ast.Subscript, position: str, depth: int) -> str:
+    def _generic(self, node: ast.Subscript, position: str, depth: int) -> str:  # noqa: PLR0915 - one row a branch
         origin = self.qualify(node.value)
         args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
         shown = ast.unparse(node)
@@ -299,6 +360,8 @@ class Mapper:
             return self._callable(args, position, depth, shown)
         if origin in ("builtins.type", "typing.Type"):
             raise Refusal("UnsupportedTypingConstruct", f"{shown}: classes as values are not in the type table")
+        if position == "param" and origin in _PATHLIKE:
+            return "s"
         if origin in _TUPLES:
             if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
                 return ("T" if position == "return" else "L") + self._element(args[0], position, depth, node)
@@ -315,16 +378,25 @@ class Mapper:
             if elem not in "ifbs":
                 raise Refusal("UnsupportedTypingConstruct", f"{shown}: set elements must be scalars")
             return "S" + elem
-        if origin in _DICTS and len(args) == 2:
+        if (origin in _DICTS or (position == "param" and origin in _MAPPING_PROTOCOLS)) and len(args) == 2:
             key = self.map(args[0], position, depth + 1)
+            if key not in ("s", "i") and position == "param":  # keys `str | bytes`: what Mochi passes is a str
+                key = next((a for a in self.table.scalar_arms(key) if a in ("s", "i")), key)
             if key not in ("s", "i"):
                 raise Refusal("UnsupportedTypingConstruct", f"{shown}: map keys must be str or int")
             return ("D" if key == "s" else "K") + self._element(args[1], position, depth, node)
+        if origin in _IO_CLASSES:
+            found = self.docs.find_qualified(origin)
+            if found is not None and isinstance(found[1], ast.ClassDef):
+                return self.table.class_type(found[0], found[1])
         if origin and not origin.startswith(("builtins.", "typing.", "typing_extensions.", "collections.abc.")):
             # A generic class of the package or the standard library: type arguments are erased at run time,
             # so `ndarray[S, D]` is a handle checked against ndarray. A generic alias maps as its definition.
             found = self.docs.find_qualified(origin)
             if found is not None and isinstance(found[1], ast.ClassDef):
+                if position == "param" and len(args) == 2 and self.table.mapping_protocol(found[0], found[1]):
+                    return self._generic(ast.Subscript(value=ast.Name("dict"), slice=node.slice), position, depth)
+                self.table.seen_as(found[0], found[1], origin)
                 return self.table.class_type(found[0], found[1])
             owner = self.docs.load_qualified_module(origin.rpartition(".")[0])
             hit = self.docs.find_alias(owner, origin.rpartition(".")[2]) if owner is not None else None
@@ -339,6 +411,12 @@ class Mapper:
             raise Refusal("UnsupportedTypingConstruct", f"{shown} is not a type")
         if qual in _SCALARS:
             return _SCALARS[qual]
+        if position == "param" and qual in _PARAM_SCALARS:
+            return _PARAM_SCALARS[qual]
+        if position == "param" and qual in _PATHLIKE:
+            return "s"
+        if position == "param" and qual in _BUFFERS:
+            return "Y"
         if qual in _NONE:
             return "n"
         if qual in ANYLIKE:
@@ -366,7 +444,8 @@ class Mapper:
         if found is not None:
             defmod, defnode = found
             if isinstance(defnode, ast.ClassDef):
-                # find_qualified only looks in this distribution and in the standard library's stubs
+                # find_qualified only looks in this distribution, its typed requirements and the standard library
+                self.table.seen_as(defmod, defnode, qual)
                 return self.table.class_type(defmod, defnode)
             if local in defmod.typevars:
                 return Mapper(self.table, defmod).map(ast.Name(local), position, depth + 1)
@@ -422,23 +501,42 @@ class Mapper:
         return callable_(descs, self.map(ret, position, depth + 1))
 
     def _union(self, arms: list[ast.expr], position: str, depth: int) -> str:
+        """A union: one arm, an optional, or a sum type. A parameter's union is narrowed to the arms that map
+        (and of arms that overlap at run time, to the first), since whatever Mochi passes then fits it; a
+        return's union must map whole."""
+        param = position == "param"
+        shown = " | ".join(ast.unparse(a) for a in arms)
         mapped: list[str] = []
         has_none = False
+        refused: Refusal | None = None
         for arm in arms:
             if self.qualify(arm) in ANYLIKE:
-                raise Refusal("OpenUnion", f"{' | '.join(ast.unparse(a) for a in arms)} has an Any arm")
-            desc = self.map(arm, position, depth + 1)
+                if self.table.options.any_handle:
+                    return "V"  # Any absorbs the other arms (a value may be None, too)
+                if param:
+                    continue
+                raise Refusal("OpenUnion", f"{shown} has an Any arm")
+            try:
+                desc = self.map(arm, position, depth + 1)
+            except Refusal as exc:
+                if not param:
+                    raise
+                refused = refused or exc
+                continue
+            if desc.removeprefix("O") == "V":
+                return "V"  # an alias of Any (typeshed's `Incomplete`) absorbs the other arms too
             if desc == "n":
                 has_none = True
             elif desc.removeprefix("O") not in mapped:
                 mapped.append(desc.removeprefix("O"))
                 has_none = has_none or desc.startswith("O")
+        if not mapped and refused is not None:
+            raise Refusal(refused.reason, f"{shown}: no arm maps ({refused.detail})")
         if "i" in mapped and "f" in mapped:
-            mapped.remove("i")  # int | float is a float (an int widens at the boundary)
+            mapped.remove("i")  # int | float is a float (a float parameter takes an int unchanged)
         opt = "O" if has_none else ""
         if not mapped:
             return "n"
-        shown = " | ".join(ast.unparse(a) for a in arms)
         if len(mapped) == 1:
             if opt and mapped[0].startswith("C") and parts(mapped[0])[-1] != "n":
                 # `fun(A): R?` reads as a function returning `R?`: an optional callable that returns a value has
@@ -447,14 +545,19 @@ class Mapper:
                               "cannot be written in Mochi")
             return opt + mapped[0]
         seen: dict[str, str] = {}
+        kept = []
         for desc in mapped:
-            for kind in self.table.runtime_kinds(desc):
-                if kind == "any" or kind in seen:
-                    names = [t.mochi_name for t in self.table.types]
-                    raise Refusal("OpenUnion", f"{shown}: arms {mochi_type(seen.get(kind, desc), names)} and "
-                                  f"{mochi_type(desc, names)} overlap at run time")
-                seen[kind] = desc
-        return opt + self.table.structural("union", mapped)
+            kinds = self.table.runtime_kinds(desc)
+            clash = next((k for k in kinds if k == "any" or k in seen), None)
+            if clash is not None:
+                if param:
+                    continue
+                names = [t.mochi_name for t in self.table.types]
+                raise Refusal("OpenUnion", f"{shown}: arms {mochi_type(seen.get(clash, desc), names)} and "
+                              f"{mochi_type(desc, names)} overlap at run time")
+            seen.update(dict.fromkeys(kinds, desc))
+            kept.append(desc)
+        return opt + (kept[0] if len(kept) == 1 else self.table.structural("union", kept))
 
 
 _BUILTIN_NAMES = frozenset({"int", "float", "bool", "str", "bytes", "bytearray", "list", "dict", "set", "frozenset",

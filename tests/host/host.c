@@ -127,7 +127,8 @@ static void scenario(void)
     /* sum types: a variant in, the matching variant out */
     mb_value payload = mb_string("abc", 3);
     mb_value variant = mb_variant(1, &payload); /* tablefix_Int_or_Str_or_ListInt_Str */
-    CHECK(call("tablefix_render", &variant, 1, &out, &err) == 0 && strcmp(out.u.s, "str:abc") == 0, "%s", err.message);
+    CHECK(call("tablefix_render_with", &variant, 1, &out, &err) == 0 && strcmp(out.u.s, "str:abc") == 0, "%s",
+          err.message);
     api->release(&out);
     mb_value digits = mb_string("17", 2);
     CHECK(call("tablefix_parse", &digits, 1, &out, &err) == 0 && out.kind == MB_V_VARIANT && out.tag == 0 &&

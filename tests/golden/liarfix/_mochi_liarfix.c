@@ -3,19 +3,80 @@
 #define Py_LIMITED_API 0x030b0000 /* the project's requires-python floor: one build for every later minor */
 #include "mochi_bridge.h"
 
+static const mb_param params_liarfix_as_bool[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_as_float[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_as_int[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_as_list[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_as_map[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_as_string[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_attr[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+    {"name", "name", "s", "string", MB_PARAM_REQUIRED},
+};
 static const mb_param params_liarfix_honest[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_len[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_bool[] = {
+    {"x", "x", "b", "bool", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_float[] = {
+    {"x", "x", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_int[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_list[] = {
+    {"x", "x", "LV", "list<value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_map[] = {
+    {"x", "x", "DV", "map<string, value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_of_string[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_liarfix_str[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
 };
 
 static const mb_function functions[] = {
     {"liarfix_answer", "liarfix", "answer", MB_CALL, 0, NULL, 0, 0, "i", "int"},
+    {"liarfix_as_bool", "", "", MB_CAST, 0, params_liarfix_as_bool, 1, 1, "b", "bool"},
+    {"liarfix_as_float", "", "", MB_CAST, 0, params_liarfix_as_float, 1, 1, "f", "float"},
+    {"liarfix_as_int", "", "", MB_CAST, 0, params_liarfix_as_int, 1, 1, "i", "int"},
+    {"liarfix_as_list", "", "", MB_CAST, 0, params_liarfix_as_list, 1, 1, "LV", "list<value>"},
+    {"liarfix_as_map", "", "", MB_CAST, 0, params_liarfix_as_map, 1, 1, "DV", "map<string, value>"},
+    {"liarfix_as_string", "", "", MB_CAST, 0, params_liarfix_as_string, 1, 1, "s", "string"},
+    {"liarfix_attr", "builtins", "getattr", MB_CALL, 0, params_liarfix_attr, 2, 2, "V", "value"},
     {"liarfix_flag", "liarfix", "flag", MB_CALL, 0, NULL, 0, 0, "b", "bool"},
     {"liarfix_honest", "liarfix", "honest", MB_CALL, 0, params_liarfix_honest, 1, 1, "i", "int"},
+    {"liarfix_len", "builtins", "len", MB_CALL, 0, params_liarfix_len, 1, 1, "i", "int"},
     {"liarfix_numbers", "liarfix", "numbers", MB_CALL, 0, NULL, 0, 0, "Li", "list<int>"},
+    {"liarfix_of_bool", "", "", MB_CAST, 0, params_liarfix_of_bool, 1, 1, "V", "value"},
+    {"liarfix_of_float", "", "", MB_CAST, 0, params_liarfix_of_float, 1, 1, "V", "value"},
+    {"liarfix_of_int", "", "", MB_CAST, 0, params_liarfix_of_int, 1, 1, "V", "value"},
+    {"liarfix_of_list", "", "", MB_CAST, 0, params_liarfix_of_list, 1, 1, "V", "value"},
+    {"liarfix_of_map", "", "", MB_CAST, 0, params_liarfix_of_map, 1, 1, "V", "value"},
+    {"liarfix_of_string", "", "", MB_CAST, 0, params_liarfix_of_string, 1, 1, "V", "value"},
+    {"liarfix_str", "builtins", "str", MB_CALL, 0, params_liarfix_str, 1, 1, "s", "string"},
 };
 
 static const mb_module_spec spec = {
-    "liarfix", "1.0", functions, 4,
+    "liarfix", "1.0", functions, 19,
     NULL, 0, NULL, 0, 1, MB_ASYNC_PER_CALL,
 };
 

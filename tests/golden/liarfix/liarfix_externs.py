@@ -13,9 +13,24 @@ from collections.abc import Callable
 import _mochi_liarfix as _wrapper
 from _mochi_liarfix import MochiBridgeError, PythonTypeMismatch
 from _mochi_liarfix import liarfix_answer
+from _mochi_liarfix import liarfix_as_bool
+from _mochi_liarfix import liarfix_as_float
+from _mochi_liarfix import liarfix_as_int
+from _mochi_liarfix import liarfix_as_list
+from _mochi_liarfix import liarfix_as_map
+from _mochi_liarfix import liarfix_as_string
+from _mochi_liarfix import liarfix_attr
 from _mochi_liarfix import liarfix_flag
 from _mochi_liarfix import liarfix_honest
+from _mochi_liarfix import liarfix_len
 from _mochi_liarfix import liarfix_numbers
+from _mochi_liarfix import liarfix_of_bool
+from _mochi_liarfix import liarfix_of_float
+from _mochi_liarfix import liarfix_of_int
+from _mochi_liarfix import liarfix_of_list
+from _mochi_liarfix import liarfix_of_map
+from _mochi_liarfix import liarfix_of_string
+from _mochi_liarfix import liarfix_str
 
 
 _wrapper._mochi_bind(globals())
@@ -24,7 +39,22 @@ __all__ = [
     "MochiBridgeError",
     "PythonTypeMismatch",
     "liarfix_answer",
+    "liarfix_as_bool",
+    "liarfix_as_float",
+    "liarfix_as_int",
+    "liarfix_as_list",
+    "liarfix_as_map",
+    "liarfix_as_string",
+    "liarfix_attr",
     "liarfix_flag",
     "liarfix_honest",
+    "liarfix_len",
     "liarfix_numbers",
+    "liarfix_of_bool",
+    "liarfix_of_float",
+    "liarfix_of_int",
+    "liarfix_of_list",
+    "liarfix_of_map",
+    "liarfix_of_string",
+    "liarfix_str",
 ]

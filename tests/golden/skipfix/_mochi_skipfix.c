@@ -3,21 +3,86 @@
 #define Py_LIMITED_API 0x030b0000 /* the project's requires-python floor: one build for every later minor */
 #include "mochi_bridge.h"
 
+static const mb_param params_skipfix_as_bool[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_as_float[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_as_int[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_as_list[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_as_map[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_as_string[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_attr[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+    {"name", "name", "s", "string", MB_PARAM_REQUIRED},
+};
 static const mb_param params_skipfix_fine[] = {
     {"n", "n", "i", "int", MB_PARAM_REQUIRED},
 };
+static const mb_param params_skipfix_len[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_bool[] = {
+    {"x", "x", "b", "bool", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_float[] = {
+    {"x", "x", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_int[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_list[] = {
+    {"x", "x", "LV", "list<value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_map[] = {
+    {"x", "x", "DV", "map<string, value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_of_string[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_partly[] = {
+    {"a", "a", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_skipfix_str[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
 
 static const mb_function functions[] = {
+    {"skipfix_as_bool", "", "", MB_CAST, 0, params_skipfix_as_bool, 1, 1, "b", "bool"},
+    {"skipfix_as_float", "", "", MB_CAST, 0, params_skipfix_as_float, 1, 1, "f", "float"},
+    {"skipfix_as_int", "", "", MB_CAST, 0, params_skipfix_as_int, 1, 1, "i", "int"},
+    {"skipfix_as_list", "", "", MB_CAST, 0, params_skipfix_as_list, 1, 1, "LV", "list<value>"},
+    {"skipfix_as_map", "", "", MB_CAST, 0, params_skipfix_as_map, 1, 1, "DV", "map<string, value>"},
+    {"skipfix_as_string", "", "", MB_CAST, 0, params_skipfix_as_string, 1, 1, "s", "string"},
+    {"skipfix_attr", "builtins", "getattr", MB_CALL, 0, params_skipfix_attr, 2, 2, "V", "value"},
     {"skipfix_fine", "skipfix", "fine", MB_CALL, 0, params_skipfix_fine, 1, 1, "i", "int"},
+    {"skipfix_len", "builtins", "len", MB_CALL, 0, params_skipfix_len, 1, 1, "i", "int"},
+    {"skipfix_of_bool", "", "", MB_CAST, 0, params_skipfix_of_bool, 1, 1, "V", "value"},
+    {"skipfix_of_float", "", "", MB_CAST, 0, params_skipfix_of_float, 1, 1, "V", "value"},
+    {"skipfix_of_int", "", "", MB_CAST, 0, params_skipfix_of_int, 1, 1, "V", "value"},
+    {"skipfix_of_list", "", "", MB_CAST, 0, params_skipfix_of_list, 1, 1, "V", "value"},
+    {"skipfix_of_map", "", "", MB_CAST, 0, params_skipfix_of_map, 1, 1, "V", "value"},
+    {"skipfix_of_string", "", "", MB_CAST, 0, params_skipfix_of_string, 1, 1, "V", "value"},
+    {"skipfix_partly", "skipfix", "partly", MB_CALL, 0, params_skipfix_partly, 1, 1, "i", "int"},
+    {"skipfix_str", "builtins", "str", MB_CALL, 0, params_skipfix_str, 1, 1, "s", "string"},
 };
 
 static const mb_class classes[] = {
-    {"skipfix", "Base"},
-    {"skipfix", "Child"},
+    {"skipfix", "Base", NULL},
+    {"skipfix", "Child", NULL},
 };
 
 static const mb_module_spec spec = {
-    "skipfix", "1.0", functions, 1,
+    "skipfix", "1.0", functions, 17,
     classes, 2, NULL, 0, 1, MB_ASYNC_PER_CALL,
 };
 

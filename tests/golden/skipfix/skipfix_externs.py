@@ -12,7 +12,23 @@ from collections.abc import Callable
 
 import _mochi_skipfix as _wrapper
 from _mochi_skipfix import MochiBridgeError, PythonTypeMismatch
+from _mochi_skipfix import skipfix_as_bool
+from _mochi_skipfix import skipfix_as_float
+from _mochi_skipfix import skipfix_as_int
+from _mochi_skipfix import skipfix_as_list
+from _mochi_skipfix import skipfix_as_map
+from _mochi_skipfix import skipfix_as_string
+from _mochi_skipfix import skipfix_attr
 from _mochi_skipfix import skipfix_fine
+from _mochi_skipfix import skipfix_len
+from _mochi_skipfix import skipfix_of_bool
+from _mochi_skipfix import skipfix_of_float
+from _mochi_skipfix import skipfix_of_int
+from _mochi_skipfix import skipfix_of_list
+from _mochi_skipfix import skipfix_of_map
+from _mochi_skipfix import skipfix_of_string
+from _mochi_skipfix import skipfix_partly
+from _mochi_skipfix import skipfix_str
 
 
 _wrapper._mochi_bind(globals())
@@ -20,5 +36,21 @@ _wrapper._mochi_bind(globals())
 __all__ = [
     "MochiBridgeError",
     "PythonTypeMismatch",
+    "skipfix_as_bool",
+    "skipfix_as_float",
+    "skipfix_as_int",
+    "skipfix_as_list",
+    "skipfix_as_map",
+    "skipfix_as_string",
+    "skipfix_attr",
     "skipfix_fine",
+    "skipfix_len",
+    "skipfix_of_bool",
+    "skipfix_of_float",
+    "skipfix_of_int",
+    "skipfix_of_list",
+    "skipfix_of_map",
+    "skipfix_of_string",
+    "skipfix_partly",
+    "skipfix_str",
 ]

@@ -16,6 +16,9 @@ static const mb_param params_tablefix_add[] = {
 static const mb_param params_tablefix_adder[] = {
     {"n", "n", "i", "int", MB_PARAM_REQUIRED},
 };
+static const mb_param params_tablefix_anything[] = {
+    {"x", "x", "V", "value", MB_PARAM_REQUIRED},
+};
 static const mb_param params_tablefix_apply[] = {
     {"f", "f", "C1;ii", "fun(int): int", MB_PARAM_REQUIRED},
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
@@ -23,6 +26,28 @@ static const mb_param params_tablefix_apply[] = {
 static const mb_param params_tablefix_apply_async[] = {
     {"f", "f", "C1;ii", "fun(int): int", MB_PARAM_REQUIRED},
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_bool[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_float[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_int[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_list[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_map[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_as_string[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_attr[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+    {"name", "name", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_bounds[] = {
     {"xs", "xs", "Li", "list<int>", MB_PARAM_REQUIRED},
@@ -46,6 +71,9 @@ static const mb_param params_tablefix_fail_later[] = {
 static const mb_param params_tablefix_fetch[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
 };
+static const mb_param params_tablefix_first[] = {
+    {"xs", "xs", "LV", "list<value>", MB_PARAM_REQUIRED},
+};
 static const mb_param params_tablefix_flip[] = {
     {"b", "b", "b", "bool", MB_PARAM_REQUIRED},
 };
@@ -56,6 +84,9 @@ static const mb_param params_tablefix_greet[] = {
     {"name", "name", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_grow[] = {
+    {"v", "v", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_grow_with[] = {
     {"v", "v", "R5;", "tablefix_Shape_or_Int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_index_words[] = {
@@ -68,19 +99,58 @@ static const mb_param params_tablefix_label_item[] = {
     {"f", "f", "C1;R1;s", "fun(tablefix_Item): string", MB_PARAM_REQUIRED},
     {"item", "item", "R1;", "tablefix_Item", MB_PARAM_REQUIRED},
 };
+static const mb_param params_tablefix_len[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
 static const mb_param params_tablefix_maybe[] = {
-    {"v", "v", "OR6;", "tablefix_Int_or_Str?", MB_PARAM_REQUIRED},
+    {"v", "v", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_maybe_len[] = {
+    {"s", "s", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_maybe_len_with[] = {
     {"s", "s", "Os", "string?", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_maybe_string[] = {
+    {"v", "v", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_maybe_with[] = {
+    {"v", "v", "OR6;", "tablefix_Int_or_Str?", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_next_color[] = {
     {"c", "c", "R0;", "tablefix_Color", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_bool[] = {
+    {"x", "x", "b", "bool", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_float[] = {
+    {"x", "x", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_int[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_list[] = {
+    {"x", "x", "LV", "list<value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_map[] = {
+    {"x", "x", "DV", "map<string, value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_of_string[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_parse[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_render[] = {
+    {"v", "v", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_render_list[] = {
+    {"v", "v", "Li", "list<int>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_render_string[] = {
+    {"v", "v", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_render_with[] = {
     {"v", "v", "R7;", "tablefix_Int_or_Str_or_ListInt", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_restock[] = {
@@ -90,6 +160,9 @@ static const mb_param params_tablefix_restock[] = {
 static const mb_param params_tablefix_scale[] = {
     {"xs", "xs", "Lf", "list<float>", MB_PARAM_REQUIRED},
     {"k", "k", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_tablefix_str[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_tablefix_swap[] = {
     {"p", "p", "R8;", "tablefix_Tuple_Int_Str", MB_PARAM_REQUIRED},
@@ -110,8 +183,16 @@ static const mb_function functions[] = {
     {"tablefix_Shape_new", "tablefix", "Shape", MB_NEW, 0, params_tablefix_Shape_new, 1, 1, "H0;", "value"},
     {"tablefix_add", "tablefix", "add", MB_CALL, 0, params_tablefix_add, 2, 2, "i", "int"},
     {"tablefix_adder", "tablefix", "adder", MB_CALL, 0, params_tablefix_adder, 1, 1, "C1;ii", "fun(int): int"},
+    {"tablefix_anything", "tablefix", "anything", MB_CALL, 0, params_tablefix_anything, 1, 1, "V", "value"},
     {"tablefix_apply", "tablefix", "apply", MB_CALL, 0, params_tablefix_apply, 2, 2, "i", "int"},
     {"tablefix_apply_async", "tablefix", "apply_async", MB_CALL, MB_FN_ASYNC, params_tablefix_apply_async, 2, 2, "i", "int"},
+    {"tablefix_as_bool", "", "", MB_CAST, 0, params_tablefix_as_bool, 1, 1, "b", "bool"},
+    {"tablefix_as_float", "", "", MB_CAST, 0, params_tablefix_as_float, 1, 1, "f", "float"},
+    {"tablefix_as_int", "", "", MB_CAST, 0, params_tablefix_as_int, 1, 1, "i", "int"},
+    {"tablefix_as_list", "", "", MB_CAST, 0, params_tablefix_as_list, 1, 1, "LV", "list<value>"},
+    {"tablefix_as_map", "", "", MB_CAST, 0, params_tablefix_as_map, 1, 1, "DV", "map<string, value>"},
+    {"tablefix_as_string", "", "", MB_CAST, 0, params_tablefix_as_string, 1, 1, "s", "string"},
+    {"tablefix_attr", "builtins", "getattr", MB_CALL, 0, params_tablefix_attr, 2, 2, "V", "value"},
     {"tablefix_big_numbers", "tablefix", "big_numbers", MB_CALL, 0, NULL, 0, 0, "DLi", "map<string, list<int>>"},
     {"tablefix_bounds", "tablefix", "bounds", MB_CALL, 0, params_tablefix_bounds, 1, 1, "R4;", "tablefix_Tuple_Int_Int"},
     {"tablefix_checksum", "tablefix", "checksum", MB_CALL, 0, params_tablefix_checksum, 1, 1, "Y", "list<int>"},
@@ -121,23 +202,39 @@ static const mb_function functions[] = {
     {"tablefix_fail_later", "tablefix", "fail_later", MB_CALL, MB_FN_ASYNC, params_tablefix_fail_later, 1, 1, "i", "int"},
     {"tablefix_fake_color", "tablefix", "fake_color", MB_CALL, 0, NULL, 0, 0, "R0;", "tablefix_Color"},
     {"tablefix_fetch", "tablefix", "fetch", MB_CALL, MB_FN_ASYNC, params_tablefix_fetch, 1, 1, "i", "int"},
+    {"tablefix_first", "tablefix", "first", MB_CALL, 0, params_tablefix_first, 1, 1, "V", "value"},
     {"tablefix_flip", "tablefix", "flip", MB_CALL, 0, params_tablefix_flip, 1, 1, "b", "bool"},
     {"tablefix_forget", "tablefix", "forget", MB_CALL, 0, params_tablefix_forget, 1, 1, "n", "unit"},
     {"tablefix_greet", "tablefix", "greet", MB_CALL, 0, params_tablefix_greet, 1, 1, "s", "string"},
     {"tablefix_grow", "tablefix", "grow", MB_CALL, 0, params_tablefix_grow, 1, 1, "R5;", "tablefix_Shape_or_Int"},
+    {"tablefix_grow_with", "tablefix", "grow", MB_CALL, 0, params_tablefix_grow_with, 1, 1, "R5;", "tablefix_Shape_or_Int"},
     {"tablefix_index_words", "tablefix", "index_words", MB_CALL, 0, params_tablefix_index_words, 1, 1, "Di", "map<string, int>"},
     {"tablefix_item_tags", "tablefix", "item_tags", MB_CALL, 0, params_tablefix_item_tags, 1, 1, "Ss", "set<string>"},
     {"tablefix_label_item", "tablefix", "label_item", MB_CALL, 0, params_tablefix_label_item, 2, 2, "s", "string"},
+    {"tablefix_len", "builtins", "len", MB_CALL, 0, params_tablefix_len, 1, 1, "i", "int"},
     {"tablefix_liar_adder", "tablefix", "liar_adder", MB_CALL, 0, NULL, 0, 0, "C1;ii", "fun(int): int"},
     {"tablefix_loop_kind", "tablefix", "loop_kind", MB_CALL, MB_FN_ASYNC, NULL, 0, 0, "s", "string"},
     {"tablefix_loops_seen", "tablefix", "loops_seen", MB_CALL, MB_FN_ASYNC, NULL, 0, 0, "i", "int"},
     {"tablefix_maybe", "tablefix", "maybe", MB_CALL, 0, params_tablefix_maybe, 1, 1, "OR6;", "tablefix_Int_or_Str?"},
     {"tablefix_maybe_len", "tablefix", "maybe_len", MB_CALL, 0, params_tablefix_maybe_len, 1, 1, "Oi", "int?"},
+    {"tablefix_maybe_len_with", "tablefix", "maybe_len", MB_CALL, 0, params_tablefix_maybe_len_with, 1, 1, "Oi", "int?"},
+    {"tablefix_maybe_string", "tablefix", "maybe", MB_CALL, 0, params_tablefix_maybe_string, 1, 1, "OR6;", "tablefix_Int_or_Str?"},
+    {"tablefix_maybe_with", "tablefix", "maybe", MB_CALL, 0, params_tablefix_maybe_with, 1, 1, "OR6;", "tablefix_Int_or_Str?"},
     {"tablefix_next_color", "tablefix", "next_color", MB_CALL, 0, params_tablefix_next_color, 1, 1, "R0;", "tablefix_Color"},
+    {"tablefix_of_bool", "", "", MB_CAST, 0, params_tablefix_of_bool, 1, 1, "V", "value"},
+    {"tablefix_of_float", "", "", MB_CAST, 0, params_tablefix_of_float, 1, 1, "V", "value"},
+    {"tablefix_of_int", "", "", MB_CAST, 0, params_tablefix_of_int, 1, 1, "V", "value"},
+    {"tablefix_of_list", "", "", MB_CAST, 0, params_tablefix_of_list, 1, 1, "V", "value"},
+    {"tablefix_of_map", "", "", MB_CAST, 0, params_tablefix_of_map, 1, 1, "V", "value"},
+    {"tablefix_of_string", "", "", MB_CAST, 0, params_tablefix_of_string, 1, 1, "V", "value"},
     {"tablefix_parse", "tablefix", "parse", MB_CALL, 0, params_tablefix_parse, 1, 1, "R6;", "tablefix_Int_or_Str"},
     {"tablefix_render", "tablefix", "render", MB_CALL, 0, params_tablefix_render, 1, 1, "s", "string"},
+    {"tablefix_render_list", "tablefix", "render", MB_CALL, 0, params_tablefix_render_list, 1, 1, "s", "string"},
+    {"tablefix_render_string", "tablefix", "render", MB_CALL, 0, params_tablefix_render_string, 1, 1, "s", "string"},
+    {"tablefix_render_with", "tablefix", "render", MB_CALL, 0, params_tablefix_render_with, 1, 1, "s", "string"},
     {"tablefix_restock", "tablefix", "restock", MB_CALL, 0, params_tablefix_restock, 2, 2, "R1;", "tablefix_Item"},
     {"tablefix_scale", "tablefix", "scale", MB_CALL, 0, params_tablefix_scale, 2, 2, "Lf", "list<float>"},
+    {"tablefix_str", "builtins", "str", MB_CALL, 0, params_tablefix_str, 1, 1, "s", "string"},
     {"tablefix_swap", "tablefix", "swap", MB_CALL, 0, params_tablefix_swap, 1, 1, "R9;", "tablefix_Tuple_Str_Int"},
     {"tablefix_ticks", "tablefix", "ticks", MB_CALL, 0, params_tablefix_ticks, 1, 1, "Ai", "list<int>"},
     {"tablefix_total", "tablefix", "total", MB_CALL, 0, params_tablefix_total, 1, 1, "i", "int"},
@@ -212,11 +309,11 @@ static const mb_type types[] = {
 };
 
 static const mb_class classes[] = {
-    {"tablefix", "Shape"},
+    {"tablefix", "Shape", NULL},
 };
 
 static const mb_module_spec spec = {
-    "tablefix", "1.0", functions, 36,
+    "tablefix", "1.0", functions, 60,
     classes, 1, types, 10, 1, MB_ASYNC_PER_CALL,
 };
 

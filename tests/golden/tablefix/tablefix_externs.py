@@ -16,8 +16,16 @@ from _mochi_tablefix import tablefix_Shape_area
 from _mochi_tablefix import tablefix_Shape_new
 from _mochi_tablefix import tablefix_add
 from _mochi_tablefix import tablefix_adder
+from _mochi_tablefix import tablefix_anything
 from _mochi_tablefix import tablefix_apply
 from _mochi_tablefix import tablefix_apply_async
+from _mochi_tablefix import tablefix_as_bool
+from _mochi_tablefix import tablefix_as_float
+from _mochi_tablefix import tablefix_as_int
+from _mochi_tablefix import tablefix_as_list
+from _mochi_tablefix import tablefix_as_map
+from _mochi_tablefix import tablefix_as_string
+from _mochi_tablefix import tablefix_attr
 from _mochi_tablefix import tablefix_big_numbers
 from _mochi_tablefix import tablefix_bounds
 from _mochi_tablefix import tablefix_checksum
@@ -27,23 +35,39 @@ from _mochi_tablefix import tablefix_each
 from _mochi_tablefix import tablefix_fail_later
 from _mochi_tablefix import tablefix_fake_color
 from _mochi_tablefix import tablefix_fetch
+from _mochi_tablefix import tablefix_first
 from _mochi_tablefix import tablefix_flip
 from _mochi_tablefix import tablefix_forget
 from _mochi_tablefix import tablefix_greet
 from _mochi_tablefix import tablefix_grow
+from _mochi_tablefix import tablefix_grow_with
 from _mochi_tablefix import tablefix_index_words
 from _mochi_tablefix import tablefix_item_tags
 from _mochi_tablefix import tablefix_label_item
+from _mochi_tablefix import tablefix_len
 from _mochi_tablefix import tablefix_liar_adder
 from _mochi_tablefix import tablefix_loop_kind
 from _mochi_tablefix import tablefix_loops_seen
 from _mochi_tablefix import tablefix_maybe
 from _mochi_tablefix import tablefix_maybe_len
+from _mochi_tablefix import tablefix_maybe_len_with
+from _mochi_tablefix import tablefix_maybe_string
+from _mochi_tablefix import tablefix_maybe_with
 from _mochi_tablefix import tablefix_next_color
+from _mochi_tablefix import tablefix_of_bool
+from _mochi_tablefix import tablefix_of_float
+from _mochi_tablefix import tablefix_of_int
+from _mochi_tablefix import tablefix_of_list
+from _mochi_tablefix import tablefix_of_map
+from _mochi_tablefix import tablefix_of_string
 from _mochi_tablefix import tablefix_parse
 from _mochi_tablefix import tablefix_render
+from _mochi_tablefix import tablefix_render_list
+from _mochi_tablefix import tablefix_render_string
+from _mochi_tablefix import tablefix_render_with
 from _mochi_tablefix import tablefix_restock
 from _mochi_tablefix import tablefix_scale
+from _mochi_tablefix import tablefix_str
 from _mochi_tablefix import tablefix_swap
 from _mochi_tablefix import tablefix_ticks
 from _mochi_tablefix import tablefix_total
@@ -192,8 +216,16 @@ __all__ = [
     "tablefix_Tuple_Str_Int",
     "tablefix_add",
     "tablefix_adder",
+    "tablefix_anything",
     "tablefix_apply",
     "tablefix_apply_async",
+    "tablefix_as_bool",
+    "tablefix_as_float",
+    "tablefix_as_int",
+    "tablefix_as_list",
+    "tablefix_as_map",
+    "tablefix_as_string",
+    "tablefix_attr",
     "tablefix_big_numbers",
     "tablefix_bounds",
     "tablefix_checksum",
@@ -203,23 +235,39 @@ __all__ = [
     "tablefix_fail_later",
     "tablefix_fake_color",
     "tablefix_fetch",
+    "tablefix_first",
     "tablefix_flip",
     "tablefix_forget",
     "tablefix_greet",
     "tablefix_grow",
+    "tablefix_grow_with",
     "tablefix_index_words",
     "tablefix_item_tags",
     "tablefix_label_item",
+    "tablefix_len",
     "tablefix_liar_adder",
     "tablefix_loop_kind",
     "tablefix_loops_seen",
     "tablefix_maybe",
     "tablefix_maybe_len",
+    "tablefix_maybe_len_with",
+    "tablefix_maybe_string",
+    "tablefix_maybe_with",
     "tablefix_next_color",
+    "tablefix_of_bool",
+    "tablefix_of_float",
+    "tablefix_of_int",
+    "tablefix_of_list",
+    "tablefix_of_map",
+    "tablefix_of_string",
     "tablefix_parse",
     "tablefix_render",
+    "tablefix_render_list",
+    "tablefix_render_string",
+    "tablefix_render_with",
     "tablefix_restock",
     "tablefix_scale",
+    "tablefix_str",
     "tablefix_swap",
     "tablefix_ticks",
     "tablefix_total",

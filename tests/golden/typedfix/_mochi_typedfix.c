@@ -10,16 +10,50 @@ static const mb_param params_typedfix_add[] = {
     {"a", "a", "i", "int", MB_PARAM_REQUIRED},
     {"b", "b", "i", "int", MB_PARAM_REQUIRED},
 };
+static const mb_param params_typedfix_anything[] = {
+    {"x", "x", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_bool[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_float[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_int[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_list[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_map[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_as_string[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_attr[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+    {"name", "name", "s", "string", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_counts[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_either[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_either_string[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_either_with[] = {
     {"x", "x", "R0;", "typedfix_Int_or_Str", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_first_or_none[] = {
     {"items", "items", "Li", "list<int>", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_greet[] = {
+    {"name", "name", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_greet_with[] = {
     {"name", "name", "s", "string", MB_PARAM_REQUIRED},
     {"punctuation", "punctuation", "s", "string", 0},
 };
@@ -28,16 +62,48 @@ static const mb_param params_typedfix_is_even[] = {
 };
 static const mb_param params_typedfix_join[] = {
     {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_join_extra[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+    {"extra", "extra", "V", "value", MB_PARAM_KEYWORD},
+};
+static const mb_param params_typedfix_join_sep[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+    {"sep", "sep", "s", "string", 0},
+};
+static const mb_param params_typedfix_join_sep_extra[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+    {"sep", "sep", "s", "string", 0},
+    {"extra", "extra", "V", "value", MB_PARAM_KEYWORD},
+};
+static const mb_param params_typedfix_join_sep_upper_[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+    {"sep", "sep", "s", "string", 0},
+    {"upper", "upper_", "b", "bool", MB_PARAM_KEYWORD},
+};
+static const mb_param params_typedfix_join_upper_[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
+    {"upper", "upper_", "b", "bool", MB_PARAM_KEYWORD},
+};
+static const mb_param params_typedfix_join_with[] = {
+    {"parts", "parts", "Ls", "list<string>", MB_PARAM_REQUIRED},
     {"sep", "sep", "Os", "string?", 0},
     {"upper", "upper_", "b", "bool", MB_PARAM_KEYWORD},
+    {"extra", "extra", "V", "value", MB_PARAM_KEYWORD},
 };
 static const mb_param params_typedfix_later[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_len[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_lengths[] = {
     {"items", "items", "DLs", "map<string, list<string>>", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_maybe_len[] = {
+    {"text", "text", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_maybe_len_with[] = {
     {"text", "text", "Os", "string?", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_nested[] = {
@@ -46,7 +112,25 @@ static const mb_param params_typedfix_nested[] = {
 static const mb_param params_typedfix_nothing[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
 };
-static const mb_param params_typedfix_over_1[] = {
+static const mb_param params_typedfix_of_bool[] = {
+    {"x", "x", "b", "bool", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_of_float[] = {
+    {"x", "x", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_of_int[] = {
+    {"x", "x", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_of_list[] = {
+    {"x", "x", "LV", "list<value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_of_map[] = {
+    {"x", "x", "DV", "map<string, value>", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_of_string[] = {
+    {"x", "x", "s", "string", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_over[] = {
     {"x", "x", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_over_2[] = {
@@ -54,15 +138,24 @@ static const mb_param params_typedfix_over_2[] = {
 };
 static const mb_param params_typedfix_scale[] = {
     {"x", "x", "f", "float", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_scale_with[] = {
+    {"x", "x", "f", "float", MB_PARAM_REQUIRED},
     {"factor", "factor", "f", "float", 0},
 };
 static const mb_param params_typedfix_shout[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
+static const mb_param params_typedfix_str[] = {
+    {"v", "v", "V", "value", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_total[] = {
     {"values", "values_", "Lf", "list<float>", MB_PARAM_REQUIRED},
 };
 static const mb_param params_typedfix_with_kwonly[] = {
+    {"a", "a", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_typedfix_with_kwonly_with[] = {
     {"a", "a", "i", "int", MB_PARAM_REQUIRED},
     {"times", "times", "i", "int", MB_PARAM_KEYWORD},
 };
@@ -74,23 +167,51 @@ static const mb_function functions[] = {
     {"typedfix_Box_new", "typedfix", "Box", MB_NEW, 0, params_typedfix_Box_new, 1, 1, "H0;", "value"},
     {"typedfix_LIMIT", "typedfix", "LIMIT", MB_CONSTANT, 0, NULL, 0, 0, "i", "int"},
     {"typedfix_add", "typedfix", "add", MB_CALL, 0, params_typedfix_add, 2, 2, "i", "int"},
+    {"typedfix_anything", "typedfix", "anything", MB_CALL, 0, params_typedfix_anything, 1, 1, "i", "int"},
+    {"typedfix_as_bool", "", "", MB_CAST, 0, params_typedfix_as_bool, 1, 1, "b", "bool"},
+    {"typedfix_as_float", "", "", MB_CAST, 0, params_typedfix_as_float, 1, 1, "f", "float"},
+    {"typedfix_as_int", "", "", MB_CAST, 0, params_typedfix_as_int, 1, 1, "i", "int"},
+    {"typedfix_as_list", "", "", MB_CAST, 0, params_typedfix_as_list, 1, 1, "LV", "list<value>"},
+    {"typedfix_as_map", "", "", MB_CAST, 0, params_typedfix_as_map, 1, 1, "DV", "map<string, value>"},
+    {"typedfix_as_string", "", "", MB_CAST, 0, params_typedfix_as_string, 1, 1, "s", "string"},
+    {"typedfix_attr", "builtins", "getattr", MB_CALL, 0, params_typedfix_attr, 2, 2, "V", "value"},
     {"typedfix_counts", "typedfix", "counts", MB_CALL, 0, params_typedfix_counts, 1, 1, "Di", "map<string, int>"},
     {"typedfix_either", "typedfix", "either", MB_CALL, 0, params_typedfix_either, 1, 1, "s", "string"},
+    {"typedfix_either_string", "typedfix", "either", MB_CALL, 0, params_typedfix_either_string, 1, 1, "s", "string"},
+    {"typedfix_either_with", "typedfix", "either", MB_CALL, 0, params_typedfix_either_with, 1, 1, "s", "string"},
     {"typedfix_first_or_none", "typedfix", "first_or_none", MB_CALL, 0, params_typedfix_first_or_none, 1, 1, "Oi", "int?"},
-    {"typedfix_greet", "typedfix", "greet", MB_CALL, 0, params_typedfix_greet, 2, 1, "s", "string"},
+    {"typedfix_greet", "typedfix", "greet", MB_CALL, 0, params_typedfix_greet, 1, 1, "s", "string"},
+    {"typedfix_greet_with", "typedfix", "greet", MB_CALL, 0, params_typedfix_greet_with, 2, 2, "s", "string"},
     {"typedfix_is_even", "typedfix", "is_even", MB_CALL, 0, params_typedfix_is_even, 1, 1, "b", "bool"},
-    {"typedfix_join", "typedfix", "join", MB_CALL, 0, params_typedfix_join, 3, 1, "s", "string"},
+    {"typedfix_join", "typedfix", "join", MB_CALL, 0, params_typedfix_join, 1, 1, "s", "string"},
+    {"typedfix_join_extra", "typedfix", "join", MB_CALL, 0, params_typedfix_join_extra, 2, 2, "s", "string"},
+    {"typedfix_join_sep", "typedfix", "join", MB_CALL, 0, params_typedfix_join_sep, 2, 2, "s", "string"},
+    {"typedfix_join_sep_extra", "typedfix", "join", MB_CALL, 0, params_typedfix_join_sep_extra, 3, 3, "s", "string"},
+    {"typedfix_join_sep_upper_", "typedfix", "join", MB_CALL, 0, params_typedfix_join_sep_upper_, 3, 3, "s", "string"},
+    {"typedfix_join_upper_", "typedfix", "join", MB_CALL, 0, params_typedfix_join_upper_, 2, 2, "s", "string"},
+    {"typedfix_join_with", "typedfix", "join", MB_CALL, 0, params_typedfix_join_with, 4, 4, "s", "string"},
     {"typedfix_later", "typedfix", "later", MB_CALL, MB_FN_ASYNC, params_typedfix_later, 1, 1, "i", "int"},
+    {"typedfix_len", "builtins", "len", MB_CALL, 0, params_typedfix_len, 1, 1, "i", "int"},
     {"typedfix_lengths", "typedfix", "lengths", MB_CALL, 0, params_typedfix_lengths, 1, 1, "Di", "map<string, int>"},
     {"typedfix_maybe_len", "typedfix", "maybe_len", MB_CALL, 0, params_typedfix_maybe_len, 1, 1, "Oi", "int?"},
+    {"typedfix_maybe_len_with", "typedfix", "maybe_len", MB_CALL, 0, params_typedfix_maybe_len_with, 1, 1, "Oi", "int?"},
     {"typedfix_nested", "typedfix", "nested", MB_CALL, 0, params_typedfix_nested, 1, 1, "LDLi", "list<map<string, list<int>>>"},
     {"typedfix_nothing", "typedfix", "nothing", MB_CALL, 0, params_typedfix_nothing, 1, 1, "n", "unit"},
-    {"typedfix_over_1", "typedfix", "over", MB_CALL, 0, params_typedfix_over_1, 1, 1, "i", "int"},
+    {"typedfix_of_bool", "", "", MB_CAST, 0, params_typedfix_of_bool, 1, 1, "V", "value"},
+    {"typedfix_of_float", "", "", MB_CAST, 0, params_typedfix_of_float, 1, 1, "V", "value"},
+    {"typedfix_of_int", "", "", MB_CAST, 0, params_typedfix_of_int, 1, 1, "V", "value"},
+    {"typedfix_of_list", "", "", MB_CAST, 0, params_typedfix_of_list, 1, 1, "V", "value"},
+    {"typedfix_of_map", "", "", MB_CAST, 0, params_typedfix_of_map, 1, 1, "V", "value"},
+    {"typedfix_of_string", "", "", MB_CAST, 0, params_typedfix_of_string, 1, 1, "V", "value"},
+    {"typedfix_over", "typedfix", "over", MB_CALL, 0, params_typedfix_over, 1, 1, "i", "int"},
     {"typedfix_over_2", "typedfix", "over", MB_CALL, 0, params_typedfix_over_2, 1, 1, "s", "string"},
-    {"typedfix_scale", "typedfix", "scale", MB_CALL, 0, params_typedfix_scale, 2, 1, "f", "float"},
+    {"typedfix_scale", "typedfix", "scale", MB_CALL, 0, params_typedfix_scale, 1, 1, "f", "float"},
+    {"typedfix_scale_with", "typedfix", "scale", MB_CALL, 0, params_typedfix_scale_with, 2, 2, "f", "float"},
     {"typedfix_shout", "typedfix", "shout", MB_CALL, 0, params_typedfix_shout, 1, 1, "s", "string"},
+    {"typedfix_str", "builtins", "str", MB_CALL, 0, params_typedfix_str, 1, 1, "s", "string"},
     {"typedfix_total", "typedfix", "total", MB_CALL, 0, params_typedfix_total, 1, 1, "f", "float"},
-    {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly, 2, 1, "i", "int"},
+    {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly, 1, 1, "i", "int"},
+    {"typedfix_with_kwonly_with", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly_with, 2, 2, "i", "int"},
     {"typedfix_words", "typedfix", "words", MB_CALL, 0, params_typedfix_words, 1, 1, "Ls", "list<string>"},
 };
 
@@ -104,11 +225,11 @@ static const mb_type types[] = {
 };
 
 static const mb_class classes[] = {
-    {"typedfix", "Box"},
+    {"typedfix", "Box", NULL},
 };
 
 static const mb_module_spec spec = {
-    "typedfix", "1.0", functions, 21,
+    "typedfix", "1.0", functions, 49,
     classes, 1, types, 1, 1, MB_ASYNC_PER_CALL,
 };
 

@@ -15,23 +15,51 @@ from _mochi_typedfix import MochiBridgeError, PythonTypeMismatch
 from _mochi_typedfix import typedfix_Box_new
 from _mochi_typedfix import typedfix_LIMIT
 from _mochi_typedfix import typedfix_add
+from _mochi_typedfix import typedfix_anything
+from _mochi_typedfix import typedfix_as_bool
+from _mochi_typedfix import typedfix_as_float
+from _mochi_typedfix import typedfix_as_int
+from _mochi_typedfix import typedfix_as_list
+from _mochi_typedfix import typedfix_as_map
+from _mochi_typedfix import typedfix_as_string
+from _mochi_typedfix import typedfix_attr
 from _mochi_typedfix import typedfix_counts
 from _mochi_typedfix import typedfix_either
+from _mochi_typedfix import typedfix_either_string
+from _mochi_typedfix import typedfix_either_with
 from _mochi_typedfix import typedfix_first_or_none
 from _mochi_typedfix import typedfix_greet
+from _mochi_typedfix import typedfix_greet_with
 from _mochi_typedfix import typedfix_is_even
 from _mochi_typedfix import typedfix_join
+from _mochi_typedfix import typedfix_join_extra
+from _mochi_typedfix import typedfix_join_sep
+from _mochi_typedfix import typedfix_join_sep_extra
+from _mochi_typedfix import typedfix_join_sep_upper_
+from _mochi_typedfix import typedfix_join_upper_
+from _mochi_typedfix import typedfix_join_with
 from _mochi_typedfix import typedfix_later
+from _mochi_typedfix import typedfix_len
 from _mochi_typedfix import typedfix_lengths
 from _mochi_typedfix import typedfix_maybe_len
+from _mochi_typedfix import typedfix_maybe_len_with
 from _mochi_typedfix import typedfix_nested
 from _mochi_typedfix import typedfix_nothing
-from _mochi_typedfix import typedfix_over_1
+from _mochi_typedfix import typedfix_of_bool
+from _mochi_typedfix import typedfix_of_float
+from _mochi_typedfix import typedfix_of_int
+from _mochi_typedfix import typedfix_of_list
+from _mochi_typedfix import typedfix_of_map
+from _mochi_typedfix import typedfix_of_string
+from _mochi_typedfix import typedfix_over
 from _mochi_typedfix import typedfix_over_2
 from _mochi_typedfix import typedfix_scale
+from _mochi_typedfix import typedfix_scale_with
 from _mochi_typedfix import typedfix_shout
+from _mochi_typedfix import typedfix_str
 from _mochi_typedfix import typedfix_total
 from _mochi_typedfix import typedfix_with_kwonly
+from _mochi_typedfix import typedfix_with_kwonly_with
 from _mochi_typedfix import typedfix_words
 
 
@@ -61,22 +89,50 @@ __all__ = [
     "typedfix_Int_or_Str_Str",
     "typedfix_LIMIT",
     "typedfix_add",
+    "typedfix_anything",
+    "typedfix_as_bool",
+    "typedfix_as_float",
+    "typedfix_as_int",
+    "typedfix_as_list",
+    "typedfix_as_map",
+    "typedfix_as_string",
+    "typedfix_attr",
     "typedfix_counts",
     "typedfix_either",
+    "typedfix_either_string",
+    "typedfix_either_with",
     "typedfix_first_or_none",
     "typedfix_greet",
+    "typedfix_greet_with",
     "typedfix_is_even",
     "typedfix_join",
+    "typedfix_join_extra",
+    "typedfix_join_sep",
+    "typedfix_join_sep_extra",
+    "typedfix_join_sep_upper_",
+    "typedfix_join_upper_",
+    "typedfix_join_with",
     "typedfix_later",
+    "typedfix_len",
     "typedfix_lengths",
     "typedfix_maybe_len",
+    "typedfix_maybe_len_with",
     "typedfix_nested",
     "typedfix_nothing",
-    "typedfix_over_1",
+    "typedfix_of_bool",
+    "typedfix_of_float",
+    "typedfix_of_int",
+    "typedfix_of_list",
+    "typedfix_of_map",
+    "typedfix_of_string",
+    "typedfix_over",
     "typedfix_over_2",
     "typedfix_scale",
+    "typedfix_scale_with",
     "typedfix_shout",
+    "typedfix_str",
     "typedfix_total",
     "typedfix_with_kwonly",
+    "typedfix_with_kwonly_with",
     "typedfix_words",
 ]

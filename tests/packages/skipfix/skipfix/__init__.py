@@ -16,12 +16,12 @@ class Child(Base):
     pass
 
 
-def open_union(x: int | Any) -> int:  # OpenUnion: an Any arm
-    return 0
+def open_union() -> list[int] | list[str]:  # OpenUnion: a result whose arms overlap (a parameter is narrowed)
+    return []
 
 
-def overlapping(x: list[int] | tuple[int, int]) -> int:  # OpenUnion: both arms are sequences at run time
-    return 0
+def overlapping() -> list[int] | tuple[int, int]:  # OpenUnion: both arms are sequences at run time
+    return []
 
 
 def decorate(f: Callable[P, R]) -> Callable[P, R]:  # ParamSpec
@@ -48,8 +48,12 @@ def pick(x: Any) -> Any:  # OverloadAmbiguity: no overload maps
     return x
 
 
-def anything(x: Any) -> int:  # UnsupportedTypingConstruct (refused Any, default any = "refuse")
+def classes(x: type[Base]) -> int:  # UnsupportedTypingConstruct: classes as values
     return 0
+
+
+def partly(a: int, b: complex = 1j) -> int:  # PartiallyBound: b is left out of every form
+    return a
 
 
 def nothing() -> tuple[()]:  # UnsupportedTypingConstruct: an empty record cannot be declared
@@ -67,13 +71,3 @@ def _hidden() -> int:  # PrivateName
 def fine(n: int) -> int:
     return n
 
-
-from typing import Protocol  # noqa: E402 - kept next to its use in this fixture
-
-
-class Greeter(Protocol):  # UnsupportedTypingConstruct: a Protocol has no run-time isinstance check
-    def greet(self) -> str: ...
-
-
-def use(g: Greeter) -> str:  # UnsupportedTypingConstruct (its parameter is a Protocol)
-    return g.greet()
