@@ -88,6 +88,16 @@ CALLS = [
          "import PIL.Image"),
 ]
 
+EXPLAIN = {
+    "msgpack": "msgpack ships no types and typeshed has no stubs for it; stubgen reads `packb(o, **kwargs)` with no "
+               "annotations, and `unpackb` is a Cython function. What would bind it: a `msgpack-stubs` or typeshed "
+               "distribution. Today: the override SKIPPED.txt suggests, in your sidecar.",
+    "scipy": "scipy's types come from scipy-stubs, which annotates `comb` with `optype` types (`onp.ToInt`); optype is "
+             "a requirement of the stub distribution, not of scipy, so its documents are not beside the stubs and "
+             "the names do not resolve (ForwardRef). What would bind it: the stub distribution's own typed "
+             "requirements fetched and locked beside it.",
+}
+
 _RUN = r"""
 import contextlib, io, json, sys, types
 dirs, calls = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -220,6 +230,12 @@ def main() -> int:
             f"{json.dumps(r['expected'])[:60]}"
         lines.append(f"| `{r['python']}` | `{r['mochi']}` | {'yes' if r['bound'] else 'no' + note} | "
                      f"{'yes' if r['equal'] else 'no'} | {shown.replace('|', '/')} |")
+    unexplained = [r for r in rows if not r["equal"]]
+    if unexplained:
+        lines += ["", "Not bound with an equal result:", ""]
+        for r in unexplained:
+            key = r["python"].split(".")[0]
+            lines.append(f"- `{r['python']}`: {EXPLAIN.get(key, 'see the result column')}")
     (REPO / "bench" / "entrypoints.md").write_text("\n".join(lines) + "\n")
     (REPO / "bench" / "results").mkdir(exist_ok=True)
     (REPO / "bench" / "results" / "entrypoints.json").write_text(json.dumps(rows, indent=1, default=repr) + "\n")

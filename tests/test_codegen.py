@@ -184,3 +184,19 @@ def test_aliases_resolve_through_import_chains_and_compat_modules(tmp_path: Path
     (pkg / "__init__.py").write_text((pkg / "__init__.py").read_text() + "from ._types import Url\nimport json\n")
     again = build_surface(tmp_path, ["aliasfix"], "aliasfix", "1.0", "py.typed", SurfaceOptions(python_version=(3, 11)))
     assert [k.item for k in again.skipped] == [], again.skipped
+
+
+@pytest.mark.parametrize("name", ["x1a", "sha256_hash", "ISO8601Highlighter", "item0_"])
+def test_the_subset_checker_refuses_a_digit_before_an_identifier_character(name: str) -> None:
+    problems = check_shim(f"extern python fun {name}(x: int): int\n")
+    assert problems and "P043" in problems[0], problems
+
+
+def test_generated_names_never_put_a_digit_before_an_identifier_character() -> None:
+    from tasks.surface.model import mochi_safe
+    assert mochi_safe("ISO8601Highlighter") == "ISOeightsixzerooneHighlighter"
+    assert mochi_safe("utf_8_decode") == "utf_eight_decode"
+    assert mochi_safe("sha256") == "sha256" and mochi_safe("item0", {"item0"}) == "itemzero_"
+    shim = (GOLDEN / "formfix" / "shim.mochi").read_text()
+    assert "extern python fun formfix_utfeight_len(text: string): int" in shim
+    assert "/// formfix.utf8_len(text)" in shim, "the doc comment keeps the Python name"

@@ -121,7 +121,7 @@ def test_wrapped_functions_return_what_the_package_returns(locked: dict[str, Any
             "nothing": m.typedfix_nothing(1),
             "words": m.typedfix_words("a b c"),
             "counts": m.typedfix_counts("a b a"),
-            "maybe_none": m.typedfix_maybe_len(None),
+            "maybe_none": m.typedfix_maybe_len_with(None),
             "maybe": m.typedfix_maybe_len("four"),
             "total": m.typedfix_total([1, 2.5]),
             "lengths": m.typedfix_lengths({"x": ["a", "b"], "y": []}),

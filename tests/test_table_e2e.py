@@ -44,7 +44,7 @@ def test_both_projects_lock_and_the_shims_are_valid_mochi(table: dict[str, Any])
                  "extern python fun tablefix_adder(n: int): fun(int): int",
                  "extern python fun tablefix_fetch(x: int): int",
                  "extern python fun tablefix_ticks(n: int): list<int>",
-                 "extern python fun tablefix_maybe(v: int?): tablefix_Int_or_Str?",  # the plain form: the scalar arm
+                 "extern python fun tablefix_maybe(v: int): tablefix_Int_or_Str?",  # plain: the scalar arm
                  "extern python fun tablefix_maybe_with(v: tablefix_Int_or_Str?): tablefix_Int_or_Str?"):
         assert text in default and text in opted
     # `[python].any = "handle"` is the default: Any crosses as a value, with checked casts both ways
@@ -91,7 +91,7 @@ def test_sum_types_and_enums_pick_the_variant_both_ways(table: dict[str, Any]) -
             "parsed": [[type(p).__name__, p.v] for p in parsed],
             "render": [m.tablefix_render_with(x.tablefix_Int_or_Str_or_ListInt_Int(v=1)),
                        m.tablefix_render_with(x.tablefix_Int_or_Str_or_ListInt_ListInt(v=[1, 2]))],
-            "maybe": [m.tablefix_maybe(None), m.tablefix_maybe_with(x.tablefix_Int_or_Str_Str(v="s")).v],
+            "maybe": [m.tablefix_maybe_with(None), m.tablefix_maybe_with(x.tablefix_Int_or_Str_Str(v="s")).v],
             "grow": [type(shape).__name__, area],
             "next": [type(m.tablefix_next_color(c())).__name__
                      for c in (x.tablefix_Color_RED, x.tablefix_Color_BLUE)],

@@ -14,6 +14,7 @@ runtime directories, so two checkouts at different paths share cache entries.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -124,7 +125,5 @@ def launched(kind: str, basedirs: list[Path], stats: list[LauncherStats]) -> Ite
         stats.append(LauncherStats("sccache", *_sccache_counts(
             run([exe, "--show-stats", "--stats-format", "json"], env=env, timeout=60, hint=hint))))
     finally:
-        try:
+        with contextlib.suppress(SubprocessFailed):  # a server already gone is no failure
             run([exe, "--stop-server"], env=env, timeout=60)
-        except SubprocessFailed:
-            pass  # it prints its statistics on the way out; a server already gone is no failure

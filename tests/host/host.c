@@ -141,9 +141,9 @@ static void scenario(void)
 
     /* optionals */
     mb_value none = {MB_V_NONE, 0, 0, {.i = 0}};
-    CHECK(call("tablefix_maybe_len", &none, 1, &out, &err) == 0 && out.kind == MB_V_NONE, "%s", err.message);
+    CHECK(call("tablefix_maybe_len_with", &none, 1, &out, &err) == 0 && out.kind == MB_V_NONE, "%s", err.message);
     api->release(&out);
-    CHECK(call("tablefix_maybe_len", &name, 1, &out, &err) == 0 && out.kind == MB_V_INT && out.u.i == 5, "%s",
+    CHECK(call("tablefix_maybe_len_with", &name, 1, &out, &err) == 0 && out.kind == MB_V_INT && out.u.i == 5, "%s",
           err.message);
     api->release(&out);
 
