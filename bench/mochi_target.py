@@ -199,7 +199,7 @@ PROGRAMS = [
         print(mb_len(tf_ticks(3)))
         let h = tf_anything(tf_of_string("kept"))
         print(tf_as_string(h))
-        print(mb_is_none(tf_maybe_len(mb_none())))
+        print(mb_is_none(tf_maybe_len_with(mb_none())))
         try {
           print(tf_fail_later("boom"))
         } catch e {
