@@ -39,10 +39,12 @@ __all__ = [
     "wrapper_key",
 ]
 
-COMPILE_FLAGS = ("-O2", "-Wall", "-Werror=implicit-function-declaration", "-fvisibility=hidden")
+COMPILE_FLAGS = ("-O2", "-fno-plt", "-Wall", "-Werror=implicit-function-declaration", "-fvisibility=hidden")
 RUNTIME_SOURCES = ("rt_module.c", "rt_convert.c", "rt_callback.c", "rt_capi.c")
 RUNTIME_FILES = ("mochi_bridge.h", *RUNTIME_SOURCES)
 RUNTIME_ARCHIVE = "libmochi_rt.a"
+PCH_FROM = 4
+"""Modules in one build from which a precompiled header pays for itself."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,13 +131,20 @@ def render_cmakelists(jobs: list[WrapperJob], runtime: Path, abi_floor: tuple[in
             "add_library(mochi_rt STATIC IMPORTED)",
             f'set_target_properties(mochi_rt PROPERTIES IMPORTED_LOCATION "{runtime_archive}")',
         ]
-    for job in sorted(jobs, key=lambda j: j.module):
+    ordered = sorted(jobs, key=lambda j: j.module)
+    for job in ordered:
         out += [
             f'Python_add_library({job.module} MODULE USE_SABI {floor} WITH_SOABI "{job.c_source}")',
             f'target_include_directories({job.module} PRIVATE "{runtime}")',
             f"target_compile_options({job.module} PRIVATE ${{MB_FLAGS}})",
             f"target_link_libraries({job.module} PRIVATE mochi_rt)",
         ]
+        if len(ordered) >= PCH_FROM:
+            # Python.h is most of a table's compile: parse it once for all of them (identical flags, and no
+            # per-target _EXPORTS define, so one precompiled header serves every module)
+            pch = (f'PRIVATE "{runtime / "mochi_bridge.h"}"' if job is ordered[0] else f"REUSE_FROM {ordered[0].module}")
+            out += [f'set_target_properties({job.module} PROPERTIES DEFINE_SYMBOL "")',
+                    f"target_precompile_headers({job.module} {pch})"]
     return "\n".join(out) + "\n"
 
 
@@ -201,4 +210,15 @@ def _cached_runtime(cache: Path, key: str, build_dir: Path) -> Path | None:
 
 
 def _install(blob: Path, job: WrapperJob) -> None:
-    atomic_write(job.dest_dir / blob.name, blob.read_bytes(), durable=False)
+    """The cached module into the project: a hardlink where the file system allows (uv links its own
+    environments the same way), else a copy; replaced atomically either way."""
+    dest = job.dest_dir / blob.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(blob, tmp)
+        tmp.replace(dest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write(dest, blob.read_bytes(), durable=False)
