@@ -146,8 +146,11 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     do not verify (stage intermediates, cache entries with their digest), where a crash of the
     machine costs a rebuild, not a wrong answer. The user's files (`mochi.lock`) stay durable.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # the directory first (not before every write: a syscall each, on slow disks)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
