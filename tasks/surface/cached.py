@@ -7,7 +7,7 @@ the tool; a second project with the same inputs reads the verified `surface.json
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +22,28 @@ SURFACE_FILE = "surface.json"
 
 
 def surface_json(surface: Surface) -> bytes:
-    """The canonical `surface.json` text of *surface* (what the codegen stage and its cache key read)."""
-    return (json.dumps(surface.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+    """The canonical `surface.json` text of *surface* (what the codegen stage and its cache key read):
+    the data of `Surface.to_dict()`, compact, so json's C encoder writes it (a surface is thousands of
+    records; `asdict` and an indented dump were most of a stage that copies nothing)."""
+    return (json.dumps(_plain(surface), sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(obj: object) -> object:
+    """`dataclasses.asdict` for JSON: dataclasses to dicts, tuples to lists, leaves shared, not copied."""
+    if isinstance(obj, (list, tuple)):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    cls = type(obj)
+    names = _FIELDS.get(cls)
+    if names is None and is_dataclass(obj):
+        names = _FIELDS[cls] = tuple(f.name for f in fields(obj))
+    if names is not None:
+        return {n: _plain(getattr(obj, n)) for n in names}
+    return obj
 
 
 def surface_key(stub_sha256: str, modules: list[str], provenance: str, problems: dict[str, list[str]], dist: str,
