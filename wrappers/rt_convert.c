@@ -780,7 +780,7 @@ static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int ow
             PyErr_Clear();
             return NULL;
         }
-        while (e.code != 'V' && PyDict_Next(value, &pos, &key, &item)) {
+        while (e.code != 'V' && PyDict_Next(value, &pos, NULL, &item)) { /* the keys are settled */
             int ok = element_ok(item, e);
             if (ok == 0) {
                 return NULL;
