@@ -40,7 +40,7 @@ from .resolve.manifest import load_manifest
 from .resolve.resolver import resolve
 from .resolve.sources import check_imports, scan_project
 from .stubs.cached import cached_stub_ladder
-from .stubs.ladder import stub_source
+from .stubs.ladder import StubSet, stub_source
 from .surface.cached import cached_surface
 from .surface.model import surface_options
 
@@ -132,16 +132,21 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     return {"filename": fetched.filename, "bytes": fetched.size}
 
 
-def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+def _stub_documents(ctx: Context, pin: dict[str, Any], materialize: bool) -> StubSet:
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
+    return cached_stub_ladder(Path(ctx.cache), Path(fetched["path"]), fetched["blake3"], out / "stubs",
+                              fetched["version"], stub_source(ctx), ctx.stubgen_fallback, ctx.stubgen_inspect,
+                              pin.get("locked_stub_dist", ""), ctx.stubgen_aggressive, materialize=materialize)
+
+
+def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     try:
-        stubs = cached_stub_ladder(Path(ctx.cache), Path(fetched["path"]), fetched["blake3"], out / "stubs",
-                                   fetched["version"], stub_source(ctx), ctx.stubgen_fallback, ctx.stubgen_inspect,
-                                   pin.get("locked_stub_dist", ""), ctx.stubgen_aggressive)
+        # documents from the cache are written out only if the surface stage misses too and needs them
+        stubs = _stub_documents(ctx, pin, materialize=False)
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(out / "stubs.json", stubs.to_dict())
+    _write_json(_deps_dir(ctx, pin["name"]) / "stubs.json", stubs.to_dict())
     return {"provenance": stubs.provenance}
 
 
@@ -149,8 +154,15 @@ def act_surface(ctx: Context, name: str) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, name)
     stubs = read_json(out / "stubs.json")
     fetched = read_json(out / "fetch.json")
+
+    def documents() -> Path:
+        if not (out / "stubs").is_dir():  # the stub stage took them from the cache without writing them
+            pin = next(p for p in read_json(Path(ctx.root) / ".mochi" / "resolve.json")["pins"] if p["name"] == name)
+            _stub_documents(ctx, pin, materialize=True)
+        return out / "stubs"
+
     try:
-        data = cached_surface(Path(ctx.cache), out / "stubs", stubs["sha256"], stubs["modules"], name,
+        data = cached_surface(Path(ctx.cache), documents, stubs["sha256"], stubs["modules"], name,
                               fetched["version"], stubs["provenance"],
                               surface_options(ctx, read_json(out / "capabilities.json")["trio"]),
                               stubs.get("problems", {}))

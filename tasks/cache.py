@@ -117,9 +117,15 @@ def record_digests(root: Path, path: Path, digests: Digests, stat: list[int] | N
     before they were read; now when None), unless the file has changed since."""
     now = _stat_key(path)
     if stat is None or stat == now:
-        atomic_write(_digest_memo(root, path), json.dumps({
-            "path": str(path.resolve()), "stat": now, "sha256": digests.sha256, "blake3": digests.blake3,
-            "size": digests.size}).encode(), durable=False)
+        memo = _digest_memo(root, path)
+        record = json.dumps({"path": str(path.resolve()), "stat": now, "sha256": digests.sha256,
+                             "blake3": digests.blake3, "size": digests.size}).encode()
+        try:
+            if memo.read_bytes() == record:
+                return  # recorded already: no new file for nothing (file creation is the slow part of a lock)
+        except OSError:
+            pass
+        atomic_write(memo, record, durable=False)
 
 
 def file_stat(path: Path) -> list[int]:

@@ -60,7 +60,8 @@ def _lock(root: Path, env: dict[str, str]) -> str:
 def _outputs(root: Path) -> dict[str, bytes]:
     files = {f"python_wrap/{k}": v for k, v in tree_files(root / "python_wrap").items()
              if not k.startswith("site-packages/")}
-    files.update({f".mochi/deps/{k}": v for k, v in tree_files(root / ".mochi" / "deps").items()})
+    files.update({f".mochi/deps/{k}": v for k, v in tree_files(root / ".mochi" / "deps").items()
+                  if "/stubs/" not in k})  # the stub documents are written only when the surface is built
     files["mochi.lock"] = (root / "mochi.lock").read_bytes()
     return files
 
@@ -77,6 +78,7 @@ def test_a_second_project_copies_and_a_corrupted_surface_is_rebuilt(locked: dict
     out = _lock(second, locked["env"])
     assert "wrappers: 0 compiled, 2 from the cache" in out
     assert _outputs(second) == first
+    assert not (second / ".mochi" / "deps" / "liarfix" / "stubs").exists(), "no surface built, no documents copied"
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, "every stage output came from the cache"
 
     # Forge the cached surface of liarfix: same length, so only the stored digest can tell.
@@ -89,6 +91,8 @@ def test_a_second_project_copies_and_a_corrupted_surface_is_rebuilt(locked: dict
     shutil.copy(locked["root"] / "mochi.toml", third)
     shutil.copy(locked["root"] / "app.mochi", third)
     _lock(third, locked["env"])
+    assert (third / ".mochi" / "deps" / "liarfix" / "stubs" / "liarfix" / "__init__.py").is_file(), (
+        "the surface was built again, from the documents of the cached stub stage")
     surface = (third / ".mochi" / "deps" / "liarfix" / "surface.json").read_text()
     assert "liarfix.hacked" not in surface and "liarfix.honest" in surface
     assert (third / "python_wrap" / "liarfix" / "shim.mochi").read_bytes() == first["python_wrap/liarfix/shim.mochi"]

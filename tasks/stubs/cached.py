@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 from importlib import metadata
 from pathlib import Path
 
 from packaging.tags import Tag
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
-from .ladder import StubSet, StubSource, restore_stubs, stub_ladder
+from .ladder import StubSet, StubSource, documents_match, restore_stubs, stub_ladder
 
 __all__ = ["cached_stub_ladder", "stubs_key"]
 
@@ -45,10 +46,11 @@ def stubs_key(wheel_blake3: str, package_version: str, source: StubSource, fallb
 
 def cached_stub_ladder(cache: Path, wheel: Path, wheel_blake3: str, dest: Path, package_version: str,
                        source: StubSource, fallback: str, inspect: bool, pinned: str = "", aggressive: bool = False,
-                       store: bool = True) -> StubSet:
+                       store: bool = True, materialize: bool = True) -> StubSet:
     """:func:`~tasks.stubs.ladder.stub_ladder`, answered from the cache at *cache* when it holds an intact
-    entry for these inputs (the documents are published at *dest* either way). *store* false leaves
-    the cache as it was (`check`)."""
+    entry for these inputs. The documents are published at *dest*, except for a cache hit with
+    *materialize* false, which leaves *dest* absent (a later stage that needs them calls this again).
+    *store* false leaves the cache as it was (`check`)."""
     key = stubs_key(wheel_blake3, package_version, source, fallback, inspect, pinned, aggressive)
     entry = stage_lookup(cache, "stubs", key, remove_corrupt=store)
     if entry is not None:
@@ -56,6 +58,10 @@ def cached_stub_ladder(cache: Path, wheel: Path, wheel_blake3: str, dest: Path, 
             recorded = StubSet(**entry.meta)
         except TypeError:  # written by another layout of StubSet: rebuild
             recorded = None
+        if recorded is not None and not materialize and documents_match(entry.files, recorded):
+            if dest.exists():
+                shutil.rmtree(dest)  # documents of another run must not stand in for these
+            return recorded
         restored = restore_stubs(dest, entry.files, recorded) if recorded is not None else None
         if restored is not None:
             return restored

@@ -34,8 +34,8 @@ from ..errors import BridgeError, FetchError
 from ..fetch.wheel import open_wheel, read_member, safe_members
 from ..resolve.interpreter import target_tags
 
-__all__ = ["StubSet", "StubSource", "extract_stubs", "restore_stubs", "stub_digest", "stub_ladder", "stub_source",
-           "top_level_names"]
+__all__ = ["StubSet", "StubSource", "documents_match", "extract_stubs", "restore_stubs", "stub_digest", "stub_ladder",
+           "stub_source", "top_level_names"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,13 +136,18 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
                    stub_wheel_sha256=stub_wheel_sha256, problems=problems or {})
 
 
-def restore_stubs(dest: Path, files: dict[str, bytes], stubs: StubSet) -> StubSet | None:
-    """Publish a cached document set at *dest* (replaced whole, atomically); None, with *dest* untouched,
-    when the documents are not the set *stubs* describes (their paths and `stub-sha256`)."""
+def documents_match(files: dict[str, bytes], stubs: StubSet) -> bool:
+    """Whether *files* are the documents *stubs* describes (their paths and `stub-sha256`)."""
     h = hashlib.sha256()
     for rel in sorted(files):
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).hexdigest().encode() + b"\n")
-    if sorted(files) != stubs.files or h.hexdigest() != stubs.sha256:
+    return sorted(files) == stubs.files and h.hexdigest() == stubs.sha256
+
+
+def restore_stubs(dest: Path, files: dict[str, bytes], stubs: StubSet) -> StubSet | None:
+    """Publish a cached document set at *dest* (replaced whole, atomically); None, with *dest* untouched,
+    when the documents are not the set *stubs* describes (their paths and `stub-sha256`)."""
+    if not documents_match(files, stubs):
         return None
 
     def fill(tmp: Path) -> None:

@@ -7,6 +7,7 @@ the tool; a second project with the same inputs reads the verified `surface.json
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,18 +53,19 @@ def surface_key(stub_sha256: str, modules: list[str], provenance: str, problems:
                                  "problems": problems, "dist": dist, "version": version, "options": asdict(options)})
 
 
-def cached_surface(cache: Path, stub_dir: Path, stub_sha256: str, modules: list[str], dist: str, version: str,
-                   provenance: str, options: SurfaceOptions, problems: dict[str, list[str]],
+def cached_surface(cache: Path, stub_dir: Path | Callable[[], Path], stub_sha256: str, modules: list[str], dist: str,
+                   version: str, provenance: str, options: SurfaceOptions, problems: dict[str, list[str]],
                    store: bool = True) -> bytes:
     """`surface.json` of :func:`~tasks.surface.items.build_surface` for these inputs, from the cache when
-    it holds an intact entry, else built from the documents at *stub_dir* (and stored unless *store*
-    is false)."""
+    it holds an intact entry, else built from the documents at *stub_dir* (a directory, or what a call
+    of it returns: the documents are needed only then) and stored unless *store* is false."""
     key = surface_key(stub_sha256, modules, provenance, problems, dist, version, options)
     entry = stage_lookup(cache, "surface", key, remove_corrupt=store)
     if entry is not None and SURFACE_FILE in entry.files:
         return entry.files[SURFACE_FILE]
     from .items import build_surface  # the type table is loaded only when a surface is really built
-    data = surface_json(build_surface(stub_dir, modules, dist, version, provenance, options, problems))
+    documents = stub_dir if isinstance(stub_dir, Path) else stub_dir()
+    data = surface_json(build_surface(documents, modules, dist, version, provenance, options, problems))
     if store:
         stage_store(cache, "surface", key, StageEntry(files={SURFACE_FILE: data}))
     return data
