@@ -15,12 +15,13 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
+from .audit.capabilities import apply_db, cached_scan, load_db, needs_trio
 from .build.compile import WrapperJob, build_wrappers
 from .build.launcher import LauncherStats
 from .build.site import SITE_DIR, install_site
 from .cache import atomic_write
-from .codegen.render import module_name, py_ident, render_all
+from .codegen.cached import cached_render
+from .codegen.render import module_name, py_ident
 from .console import say, warn
 from .context import Context
 from .errors import AttestationFailed, BridgeError, ResolveError
@@ -43,8 +44,9 @@ from .resolve.interpreter import target_tags
 from .resolve.manifest import Manifest, load_manifest
 from .resolve.resolver import resolve
 from .resolve.sources import check_imports, scan_project
-from .stubs.ladder import stub_ladder, stub_source
-from .surface.items import build_surface
+from .stubs.cached import cached_stub_ladder
+from .stubs.ladder import StubSet, stub_source
+from .surface.cached import cached_surface
 from .surface.model import Surface, surface_options
 
 __all__ = [
@@ -71,7 +73,8 @@ def read_json(path: Path) -> Any:
 
 
 def _write_json(path: Path, data: object) -> None:
-    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    # intermediates: rebuilt when doit finds them changed or missing, so no fsync (DESIGN §10's budgets)
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), durable=False)
 
 
 def _deps_dir(ctx: Context, name: str) -> Path:
@@ -186,22 +189,28 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     return {"filename": fetched.filename, "bytes": fetched.size}
 
 
-def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
+def _stub_documents(ctx: Context, pin: dict[str, Any], materialize: bool) -> StubSet:
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
     pins = read_json(Path(ctx.root) / ".mochi" / "resolve.json")["pins"]
     edges = {p["name"]: active_requirements(read_json(_deps_dir(ctx, p["name"]) / "fetch.json")["requires_dist"],
                                             p["extras"], ctx.python_version)
              for p in pins if (_deps_dir(ctx, p["name"]) / "fetch.json").is_file()}
-    dependencies = tuple(Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"])
-                         for n in requirement_closure(pin["name"], edges))
+    needs = [read_json(_deps_dir(ctx, n) / "fetch.json") for n in requirement_closure(pin["name"], edges)]
+    return cached_stub_ladder(Path(ctx.cache), Path(fetched["path"]), fetched["blake3"], out / "stubs",
+                              fetched["version"], stub_source(ctx), ctx.stubgen_fallback, ctx.stubgen_inspect,
+                              pin.get("locked_stub_dist", ""), ctx.stubgen_aggressive, materialize=materialize,
+                              dependencies=tuple(Path(f["path"]) for f in needs),
+                              dependency_digests=tuple(f["blake3"] for f in needs))
+
+
+def act_stubs(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
     try:
-        stubs = stub_ladder(Path(fetched["path"]), out / "stubs", fetched["version"], stub_source(ctx),
-                            ctx.stubgen_fallback, ctx.stubgen_inspect, pin.get("locked_stub_dist", ""),
-                            ctx.stubgen_aggressive, dependencies)
+        # documents from the cache are written out only if the surface stage misses too and needs them
+        stubs = _stub_documents(ctx, pin, materialize=False)
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(out / "stubs.json", stubs.to_dict())
+    _write_json(_deps_dir(ctx, pin["name"]) / "stubs.json", stubs.to_dict())
     return {"provenance": stubs.provenance}
 
 
@@ -209,25 +218,34 @@ def act_surface(ctx: Context, name: str) -> dict[str, Any] | TaskFailed:
     out = _deps_dir(ctx, name)
     stubs = read_json(out / "stubs.json")
     fetched = read_json(out / "fetch.json")
+
+    def documents() -> Path:
+        if not (out / "stubs").is_dir():  # the stub stage took them from the cache without writing them
+            pin = next(p for p in read_json(Path(ctx.root) / ".mochi" / "resolve.json")["pins"] if p["name"] == name)
+            _stub_documents(ctx, pin, materialize=True)
+        return out / "stubs"
+
     try:
-        surface = build_surface(out / "stubs", stubs["modules"], name, fetched["version"], stubs["provenance"],
-                                surface_options(ctx, read_json(out / "capabilities.json")["trio"]),
-                                stubs.get("problems", {}))
+        data = cached_surface(Path(ctx.cache), documents, stubs["sha256"], stubs["modules"], name,
+                              fetched["version"], stubs["provenance"],
+                              surface_options(ctx, read_json(out / "capabilities.json")["trio"]),
+                              stubs.get("problems", {}))
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(out / "surface.json", surface.to_dict())
-    return {"translated": len(surface.functions), "skipped": len(surface.skipped)}
+    atomic_write(out / "surface.json", data, durable=False)
+    surface = json.loads(data)
+    return {"translated": len(surface["functions"]), "skipped": len(surface["skipped"])}
 
 
 def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
-    surface = Surface.from_dict(read_json(out / "surface.json"))
-    files = render_all(surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode)
+    files = cached_render(Path(ctx.cache), (out / "surface.json").read_bytes(), ctx.abi_floor, ctx.strict_returns,
+                          ctx.async_mode)
     wrap = Path(ctx.root) / "python_wrap" / name
-    atomic_write(out / f"{module_name(name)}.c", files.c_source.encode())
-    atomic_write(wrap / "shim.mochi", files.shim.encode())
-    atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode())
-    atomic_write(wrap / "SKIPPED.txt", files.skipped.encode())
+    atomic_write(out / f"{module_name(name)}.c", files.c_source.encode(), durable=False)
+    atomic_write(wrap / "shim.mochi", files.shim.encode(), durable=False)
+    atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode(), durable=False)
+    atomic_write(wrap / "SKIPPED.txt", files.skipped.encode(), durable=False)
     _write_json(out / "codegen.json", {"wrapper-sha256": files.wrapper_sha256})
     return {"wrapper_sha256": files.wrapper_sha256}
 
@@ -266,7 +284,7 @@ def act_capabilities(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | Task
     out = _deps_dir(ctx, pin["name"])
     fetched = read_json(out / "fetch.json")
     try:
-        findings, imports = scan_wheel_imports(Path(fetched["path"]))
+        findings, imports = cached_scan(Path(ctx.cache), Path(fetched["path"]), fetched["blake3"])
         caps, status = apply_db(pin["name"], pin["version"], findings, load_db())
     except BridgeError as exc:
         return _failed(exc)

@@ -178,6 +178,7 @@ def _run_graph(ctx: Context, jobs: int, started: float, ran_after: float) -> int
     argv = ["run"]  # doit reads options only before the task names
     if jobs > 1:
         argv += ["-n", str(jobs), "-P", "process"]
+        from . import actions  # noqa: F401 - imported once here, so forked workers inherit it instead of each importing it
     argv.append("lock")
     rc = int(DoitMain(loader, config_filenames=()).run(argv))
     if rc == 0:

@@ -29,8 +29,9 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
     manifest = load_manifest(root / "mochi.toml")
     unsupported_settings(manifest)
     py = manifest.python
+    cache = cache_root()
     target = detect_interpreter(py.requires_python, py.interpreter, root / ".mochi" / "interpreter.json",
-                                write_memo=write_state)
+                                write_memo=write_state, shared=cache / "interpreters")
     searchable = [i.url for i in py.indexes if i.priority == "primary"] + [
         i.url for i in py.indexes if i.priority == "supplemental"]
     if searchable:
@@ -43,7 +44,7 @@ def detect_context(root: Path, write_state: bool = True, release: tuple[str, ...
     return Context(root=str(root), interpreter=target.executable, python_version=target.version,
                    gil_disabled=target.gil_disabled, abi_floor=floor, requires_python=py.requires_python,
                    marker_env=target.env, default_index=default_index, indexes=tuple(searchable or [default_index]),
-                   cache=str(cache_root()), build_dir=str(root / ".mochi" / "build" / build_key),
+                   cache=str(cache), build_dir=str(root / ".mochi" / "build" / build_key),
                    strict_returns=py.strict_return_types, stubgen_fallback=py.stubgen_fallback,
                    stubgen_inspect=py.stubgen_inspect, stubgen_aggressive=py.stubgen_aggressive,
                    capabilities_declared=py.capabilities,

@@ -168,6 +168,12 @@ MB_HIDDEN void mb_module_free(void *module);
 MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
                                PyObject **where);
 
+/* mb_convert of a value the caller holds the only reference to (a fresh return value): an exact list,
+ * tuple or dict of scalars is checked in place and, being invisible to anyone else, passed on itself
+ * instead of copied. */
+MB_HIDDEN PyObject *mb_convert_owned(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
+                                     PyObject **where);
+
 /* The fast path of mb_convert for a lone scalar descriptor whose value already has exactly that type
  * (the common case): a new reference, or NULL (no error set) to take the general path. */
 static inline PyObject *mb_exact_scalar(PyObject *value, const char *desc)

@@ -690,8 +690,251 @@ static PyObject *convert_async_items(PyObject *value, const char *elem, const mb
     return out;
 }
 
+
+/* ---- Fast paths for containers of scalars (exact list, tuple, dict, set) ------------------------
+ * The general path above walks any iterable through the iterator protocol and recurses into
+ * mb_convert per element. For the common case, an exact container whose element type is a scalar
+ * (int, float, bool, string, `value`, or one of them optional), the elements are checked with the
+ * exact-type tests inlined and the copy is made in one call (PyList_GetSlice, PySequence_List,
+ * PyDict_Copy, PySet_New). Semantics are the same: an eager copy, every element checked, ints widened
+ * where a float is declared. Anything the fast path does not settle (a subclass, a mismatch) makes it
+ * give up without an error, and the general path converts the container from the start: so every
+ * message, with the element's position, is the general path's own. */
+
+/* Element kinds the fast paths take: a scalar descriptor code, optionally under `O`. */
+typedef struct {
+    char code;    /* 'i', 'f', 'b', 's' or 'V' */
+    int optional; /* None is accepted too */
+    int keep_int; /* going to Python: an int where a float is declared passes unchanged, as in mb_convert */
+} scalar_elem;
+
+static int scalar_element(const char *desc, scalar_elem *out)
+{
+    out->optional = desc[0] == 'O';
+    char code = desc[out->optional];
+    if (code == 'i' || code == 'f' || code == 'b' || code == 's' || code == 'V') {
+        out->code = code;
+        return 1;
+    }
+    return 0;
+}
+
+#define OK_AS_IS 1
+#define OK_WIDEN 2 /* an exact int where a float is declared */
+
+/* OK_AS_IS, OK_WIDEN, or 0: let the general path decide. Exact types only, so no Python code runs. */
+static inline int element_ok(PyObject *item, scalar_elem e)
+{
+    PyTypeObject *t = Py_TYPE(item);
+    switch (e.code) {
+    case 'i': if (t == &PyLong_Type) return OK_AS_IS; break;
+    case 's': if (t == &PyUnicode_Type) return OK_AS_IS; break;
+    case 'b': if (t == &PyBool_Type) return OK_AS_IS; break;
+    case 'V': return OK_AS_IS;
+    case 'f':
+        if (t == &PyFloat_Type) return OK_AS_IS;
+        if (t == &PyLong_Type) return e.keep_int ? OK_AS_IS : OK_WIDEN;
+        break;
+    default: break;
+    }
+    return e.optional && item == Py_None ? OK_AS_IS : 0;
+}
+
+/* Check every element of an exact list or tuple: the number to widen, or -1 when not settled. One
+ * loop per element kind, so the test inside is a single compare. */
+#define MB_CHECK_LOOP(GET, TEST)                                                                              \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
+        PyObject *item = GET(seq, i);                                                                        \
+        if (!(TEST)) {                                                                                       \
+            return -1;                                                                                       \
+        }                                                                                                    \
+    }
+#define MB_CHECK_KINDS(GET)                                                                                   \
+    switch (e.optional ? 0 : e.code) {                                                                       \
+    case 'i': MB_CHECK_LOOP(GET, Py_TYPE(item) == &PyLong_Type) return 0;                                    \
+    case 's': MB_CHECK_LOOP(GET, Py_TYPE(item) == &PyUnicode_Type) return 0;                                 \
+    case 'b': MB_CHECK_LOOP(GET, Py_TYPE(item) == &PyBool_Type) return 0;                                    \
+    case 'f':                                                                                                \
+        MB_CHECK_LOOP(GET, Py_TYPE(item) == &PyFloat_Type || (Py_TYPE(item) == &PyLong_Type && ++widen))    \
+        return e.keep_int ? 0 : widen;                                                                       \
+    default: break;                                                                                          \
+    }                                                                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
+        int ok = element_ok(GET(seq, i), e);                                                                 \
+        if (ok == 0) {                                                                                       \
+            return -1;                                                                                       \
+        }                                                                                                    \
+        widen += ok == OK_WIDEN;                                                                             \
+    }                                                                                                        \
+    return widen;
+
+static Py_ssize_t check_sequence(PyObject *seq, scalar_elem e, Py_ssize_t n)
+{
+    Py_ssize_t widen = 0;
+    if (e.code == 'V') {
+        return 0;
+    }
+    if (PyList_CheckExact(seq)) {
+        MB_CHECK_KINDS(PyList_GetItem)
+    }
+    MB_CHECK_KINDS(PyTuple_GetItem)
+}
+
+/* Replace the exact ints of list *out* (which the caller owns alone) by floats. */
+static int widen_list(PyObject *out, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GetItem(out, i);
+        if (Py_TYPE(item) == &PyLong_Type) {
+            double d = PyLong_AsDouble(item);
+            PyObject *f = d == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(d);
+            if (f == NULL || PyList_SetItem(out, i, f) < 0) { /* steals f */
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* An exact list or tuple -> a list, every element checked; *value* itself when *owned* (the caller's
+ * reference is the only one: nothing else can see it, so a copy would be indistinguishable). */
+static PyObject *fast_list(PyObject *value, scalar_elem e, int owned)
+{
+    int is_list = PyList_CheckExact(value);
+    Py_ssize_t n = is_list ? PyList_Size(value) : PyTuple_Size(value);
+    Py_ssize_t widen = check_sequence(value, e, n);
+    if (widen < 0) {
+        return NULL;
+    }
+    PyObject *out = !is_list ? PySequence_List(value)
+                    : owned ? Py_NewRef(value) : PyList_GetSlice(value, 0, PY_SSIZE_T_MAX);
+    if (out != NULL && widen > 0 && widen_list(out, n) < 0) {
+        Py_CLEAR(out);
+    }
+    return out;
+}
+
+/* An exact dict with `s` (exact str) or `i` (exact int) keys -> a dict, every entry checked; *value*
+ * itself when *owned*. */
+static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int owned)
+{
+    Py_ssize_t pos = 0, widen = 0;
+    PyObject *key, *item;
+    if (key_code == 's') {
+        /* "every key is a str" (PyUnicode_Check, as the general path asks), answered by CPython in O(1)
+         * for the usual table of str keys; then only the values need a look */
+        if (!PyArg_ValidateKeywordArguments(value)) {
+            PyErr_Clear();
+            return NULL;
+        }
+        while (e.code != 'V' && PyDict_Next(value, &pos, NULL, &item)) { /* the keys are settled */
+            int ok = element_ok(item, e);
+            if (ok == 0) {
+                return NULL;
+            }
+            widen += ok == OK_WIDEN;
+        }
+    }
+    else {
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            int ok = Py_TYPE(key) == &PyLong_Type ? element_ok(item, e) : 0;
+            if (ok == 0) {
+                return NULL;
+            }
+            widen += ok == OK_WIDEN;
+        }
+    }
+    PyObject *out = owned ? Py_NewRef(value) : PyDict_Copy(value);
+    pos = 0;
+    while (out != NULL && widen > 0 && PyDict_Next(out, &pos, &key, &item)) {
+        if (Py_TYPE(item) == &PyLong_Type) {
+            double d = PyLong_AsDouble(item);
+            PyObject *f = d == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(d);
+            /* replacing the value of a present key leaves the iteration valid (the key set is unchanged) */
+            int rc = f != NULL ? PyDict_SetItem(out, key, f) : -1;
+            Py_XDECREF(f);
+            if (rc < 0) {
+                Py_CLEAR(out);
+            }
+        }
+    }
+    return out;
+}
+
+/* An exact set or frozenset -> a new set, every element checked (always a copy: a set may be weakly
+ * referenced; a set of ints declared float is left to the general path, widening may merge elements). */
+static PyObject *fast_set(PyObject *value, scalar_elem e)
+{
+    if (e.code != 'V') {
+        PyObject *items = PySequence_List(value);
+        Py_ssize_t n = items != NULL ? PyList_Size(items) : -1;
+        Py_ssize_t widen = n >= 0 ? check_sequence(items, e, n) : -1;
+        Py_XDECREF(items);
+        if (widen != 0) {
+            return NULL;
+        }
+    }
+    return PySet_New(value);
+}
+
+/* The fast path for descriptor desc (L, T, D, K or S) and value; NULL with no error set when it
+ * does not apply or does not settle the value (take the general path). */
+static PyObject *fast_container(PyObject *value, const char *desc, int owned, int to_python)
+{
+    scalar_elem e;
+    PyObject *out = NULL;
+    if (!scalar_element(desc + 1, &e)) {
+        return NULL;
+    }
+    e.keep_int = to_python;
+    switch (desc[0]) {
+    case 'L':
+        out = PyList_CheckExact(value) ? fast_list(value, e, owned) : NULL;
+        break;
+    case 'T':
+        out = PyList_CheckExact(value) || PyTuple_CheckExact(value) ? fast_list(value, e, owned) : NULL;
+        break;
+    case 'D': case 'K':
+        out = PyDict_CheckExact(value) ? fast_dict(value, desc[0] == 'D' ? 's' : 'i', e, owned) : NULL;
+        break;
+    case 'S':
+        out = PyAnySet_CheckExact(value) ? fast_set(value, e) : NULL;
+        break;
+    default:
+        break;
+    }
+    if (out == NULL && PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        PyErr_Clear(); /* e.g. an int too large for a float: the general path raises it again, in its words */
+    }
+    return out;
+}
+
+static int is_container(char code)
+{
+    return code == 'L' || code == 'T' || code == 'D' || code == 'K' || code == 'S';
+}
+
+PyObject *mb_convert_owned(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad, PyObject **where)
+{
+#ifndef Py_GIL_DISABLED
+    if (is_container(desc[0]) && Py_REFCNT(value) == 1) {
+        PyObject *fast = fast_container(value, desc, 1, ctx->to_python);
+        if (fast != NULL || PyErr_Occurred()) {
+            return fast;
+        }
+    }
+#endif
+    return mb_convert(value, desc, ctx, bad, where);
+}
+
 PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad, PyObject **where)
 {
+    if (is_container(desc[0])) {
+        PyObject *fast = fast_container(value, desc, 0, ctx->to_python);
+        if (fast != NULL || PyErr_Occurred()) {
+            return fast;
+        }
+    }
     switch (desc[0]) {
     case 'i':
         return PyLong_Check(value) && !PyBool_Check(value) ? Py_NewRef(value) : mismatch(value, bad);

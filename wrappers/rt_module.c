@@ -391,7 +391,7 @@ PyObject *mb_call_extern_in(mb_state *st, PyObject *module, int index, PyObject 
     PyObject *bad = NULL, *where = NULL;
     out = mb_exact_scalar(result, fn->ret);
     if (out == NULL) {
-        out = mb_convert(result, fn->ret, &ctx, &bad, &where);
+        out = mb_convert_owned(result, fn->ret, &ctx, &bad, &where);
     }
     if (out == NULL && !PyErr_Occurred() && bad != NULL) {
         raise_mismatch(st, st->mismatch_type, fn, "return value", fn->ret, fn->ret_mochi, bad, where);

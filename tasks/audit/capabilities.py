@@ -18,6 +18,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from ..cache import StageEntry, stage_key, stage_lookup, stage_store
 from ..errors import Location, ManifestError
 from ..fetch.wheel import open_wheel, safe_members
 from .scan import python_sources
@@ -27,6 +28,7 @@ __all__ = [
     "DbEntry",
     "Finding",
     "apply_db",
+    "cached_scan",
     "db_path",
     "load_db",
     "needs_trio",
@@ -179,6 +181,23 @@ def scan_wheel_imports(wheel: Path) -> tuple[list[Finding], set[str]]:
             if info.filename.endswith(_NATIVE) or ".so." in info.filename.rsplit("/", 1)[-1]:
                 findings.append(Finding("cextension", info.filename, 0, "native file"))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.capability, f.evidence)), imports
+
+
+def cached_scan(cache: Path, wheel: Path, wheel_blake3: str, store: bool = True) -> tuple[list[Finding], set[str]]:
+    """:func:`scan_wheel_imports` through the cross-project cache: the scan depends on the wheel's bytes
+    and the scanner (the tool) only; the db is applied afterwards, fresh. *store* false writes nothing."""
+    key = stage_key("scan", {"wheel": wheel_blake3})
+    entry = stage_lookup(cache, "scan", key, remove_corrupt=store)
+    if entry is not None:
+        try:
+            return ([Finding(**f) for f in entry.meta["findings"]], set(entry.meta["imports"]))
+        except (KeyError, TypeError):
+            pass  # another layout: scan again
+    findings, imports = scan_wheel_imports(wheel)
+    if store:
+        stage_store(cache, "scan", key, StageEntry(meta={"findings": [f.to_dict() for f in findings],
+                                                          "imports": sorted(imports)}))
+    return findings, imports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

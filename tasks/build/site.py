@@ -33,9 +33,11 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
         if wheels:
             files = [str(w) for w in sorted(wheels)]
             try:
+                # hardlinks from uv's cache, as uv links its own environments (a copy when the cache is
+                # on another file system): installing creates directories, not file contents
                 cmd = [find_uv(), "pip", "install", "--target", str(tmp), "--python", interpreter, "--no-index",
                        "--offline", "--no-deps", "--no-config", "--no-python-downloads", "--quiet",
-                       "--link-mode", "copy", "--cache-dir", str(cache / "uv"), *files]
+                       "--link-mode", "hardlink", "--cache-dir", str(cache / "uv"), *files]
             except ResolveError:
                 cmd = [*pip_command(interpreter, python_version), "install", "--isolated", "--target", str(tmp),
                        "--no-index", "--no-deps", "--quiet", *files]

@@ -19,7 +19,16 @@ from packaging import tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from ..cache import Digests, atomic_write, digest_file, file_lock, store_stream, wheel_path
+from ..cache import (
+    Digests,
+    atomic_write,
+    digest_file,
+    file_lock,
+    file_stat,
+    record_digests,
+    store_stream,
+    wheel_path,
+)
 from ..errors import FetchError, HashMismatch, Offline
 from ..resolve.resolver import find_uv
 from ..run import run
@@ -89,8 +98,9 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
         if digests is None:
             stream, _, _ = open_url(chosen.url)
             with stream:
-                _, digests = store_stream(cache, chosen.filename, stream, chosen.sha256)
+                stored, digests = store_stream(cache, chosen.filename, stream, chosen.sha256)
             atomic_write(cache / "by-sha256" / chosen.sha256, f"{digests.blake3}\n".encode())
+            record_digests(cache, stored, digests)
         path = wheel_path(cache, digests.blake3, chosen.filename)
     if chosen.metadata_sha256:
         _check_metadata(path, chosen.metadata_sha256)
@@ -165,10 +175,12 @@ def _cached(cache: Path, filename: str, sha256: str) -> Digests | None:
         return None
     if not path.is_file():
         return None
+    stat = file_stat(path)
     digests = digest_file(path)
     if digests.sha256 != sha256 or digests.blake3 != b3:
         path.unlink()  # verified on use: a blob that changed on disk is never used, it is fetched again
         return None
+    record_digests(cache, path, digests, stat)  # what `check` reuses while the file stays unchanged
     return digests
 
 
@@ -207,6 +219,7 @@ def build_from_source(name: str, version: str, kind: str, location: str, commit:
         sha = hashlib.sha256(built.read_bytes()).hexdigest()
         with built.open("rb") as stream:
             path, digests = store_stream(cache, built.name, stream, sha)
+        record_digests(cache, path, digests)
     meta = read_metadata(path)
     return FetchedWheel(name=name, version=version, filename=path.name, url="", index="", size=digests.size,
                         sha256=digests.sha256, blake3=digests.blake3, simple_sha256="",

@@ -7,27 +7,39 @@ for `pypi-simple-sha256` and re-verifies the PEP 740 provenance of the release's
 `stub-provenance` and `stub-sha256`; and regenerates the wrapper sources for `wrapper-sha256`. It
 also checks that the lock covers the manifest as written and that `pylock.toml` is the one the lock
 renders. The result is a list of per-package, per-field drifts; an empty list means the lock holds.
+
+Packages are checked concurrently (each asks the index once for its file). Work the cache already
+holds is reused only where that proves the same thing: a cached wheel is re-hashed unless its file
+is unchanged since the lock recorded its digests (same inode, size, mtime and ctime), and the stubs,
+scan, surface and generated sources come from verified stage entries keyed by those digests and
+the settings, exactly what recomputing them would produce. Nothing is written to the cache.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audit.capabilities import apply_db, load_db, needs_trio, scan_wheel_imports
-from ..cache import digest_file, wheel_path
-from ..codegen.render import render_all
+from ..audit.capabilities import DbEntry, apply_db, cached_scan, load_db, needs_trio
+from ..cache import digest_file, recorded_digests, wheel_path
+from ..codegen.cached import cached_render
 from ..context import Context
 from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
 from ..fetch.index import fetch_project, open_url
 from ..resolve.manifest import load_manifest
-from ..stubs.ladder import stub_ladder, stub_source
-from ..surface.items import build_surface
+from ..stubs.cached import cached_stub_ladder
+from ..stubs.ladder import stub_source
+from ..surface.cached import cached_surface
 from ..surface.model import surface_options
 from .attestations import attestation_drifts
 from .lockfile import LockEntry, read_lock, render_pylock, requirement_closure
+
+_WORKERS = 8
+"""Packages checked at once: the work is mostly waiting (the index, the disk), so more than the cores."""
 
 __all__ = ["Drift", "check_project", "format_drifts"]
 
@@ -68,10 +80,13 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
             drifts.append(Drift(dep.name, "requested", entry.requested, dep.fingerprint))
     wanted = {d.name for d in manifest.dependencies}
     drifts += [Drift(e.name, "requested", e.requested, "") for e in entries if e.direct and e.name not in wanted]
-    with tempfile.TemporaryDirectory(prefix="mochi-check-") as tmp:
-        for entry in entries:
-            needs = [locked[n] for n in requirement_closure(entry.name, {e.name: e.dependencies for e in entries})]
-            drifts += _check_entry(entry, ctx, Path(tmp) / entry.name, needs)
+    edges = {e.name: e.dependencies for e in entries}
+    with tempfile.TemporaryDirectory(prefix="mochi-check-") as tmp, ThreadPoolExecutor(
+            max_workers=max(1, min(_WORKERS, len(entries)))) as pool:
+        for found in pool.map(lambda e: _check_entry(e, ctx, Path(tmp) / e.name,
+                                                     [locked[n] for n in requirement_closure(e.name, edges)]),
+                              entries):
+            drifts += found  # in lock order, whatever order they finished in
     pylock = root / "pylock.toml"
     expected = render_pylock(entries, ctx.requires_python)
     actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
@@ -118,13 +133,15 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
         return [Drift(entry.name, "wheel", entry.wheel_filename, f"not in the cache and {exc.message}", True)]
     except BridgeError as exc:
         return [Drift(entry.name, "wheel", entry.wheel_filename, f"unavailable: {exc.message}")]
-    digests = digest_file(wheel)
+    cache = Path(ctx.cache)
+    digests = recorded_digests(cache, wheel) if wheel.is_relative_to(cache) else digest_file(wheel)
     _compare(drifts, entry, "wheel-blake3", entry.wheel_blake3, digests.blake3)
     _compare(drifts, entry, "wheel-sha256", entry.wheel_sha256, digests.sha256)
     wheel_ok = not drifts
+    imports: set[str] = set()
     if wheel_ok:
-        findings, imports = scan_wheel_imports(wheel)
-        caps, _ = apply_db(entry.name, entry.version, findings, load_db())
+        findings, imports = cached_scan(cache, wheel, digests.blake3, store=False)
+        caps, _ = apply_db(entry.name, entry.version, findings, _db())
         _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
     if entry.source_kind == "index":
         listed = None
@@ -141,9 +158,10 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
         return drifts  # stubs and wrapper derive from the wheel: from other bytes they prove nothing
     try:
         dependencies = tuple(_wheel_copy(e, ctx, scratch / "requirements" / e.name) for e in needs)
-        stubs = stub_ladder(wheel, scratch / "stubs", entry.version, stub_source(ctx, scratch / "stub-cache"),
-                            ctx.stubgen_fallback, ctx.stubgen_inspect, entry.stub_distribution,
-                            ctx.stubgen_aggressive, dependencies)
+        stubs = cached_stub_ladder(cache, wheel, digests.blake3, scratch / "stubs", entry.version,
+                                   stub_source(ctx, scratch / "stub-cache"), ctx.stubgen_fallback,
+                                   ctx.stubgen_inspect, entry.stub_distribution, ctx.stubgen_aggressive, store=False,
+                                   dependencies=dependencies, dependency_digests=tuple(e.wheel_blake3 for e in needs))
     except Offline as exc:
         return [*drifts, Drift(entry.name, "stub-provenance", entry.stub_provenance, exc.message, True)]
     except BridgeError as exc:
@@ -151,10 +169,16 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
     _compare(drifts, entry, "stub-provenance", entry.stub_provenance, stubs.provenance)
     _compare(drifts, entry, "stub-sha256", entry.stub_sha256, stubs.sha256)
     try:
-        surface = build_surface(scratch / "stubs", stubs.modules, entry.name, entry.version, stubs.provenance,
-                                surface_options(ctx, needs_trio(imports)), stubs.problems)
+        surface = cached_surface(cache, scratch / "stubs", stubs.sha256, stubs.modules, entry.name, entry.version,
+                                 stubs.provenance, surface_options(ctx, needs_trio(imports)), stubs.problems,
+                                 store=False)
     except BridgeError as exc:
         return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, f"unavailable: {exc.message}")]
-    files = render_all(surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode)
+    files = cached_render(cache, surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode, store=False)
     _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
     return drifts
+
+
+@functools.cache
+def _db() -> list[DbEntry]:
+    return load_db()

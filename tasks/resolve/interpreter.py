@@ -7,6 +7,8 @@ bundled (A13).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -76,34 +78,54 @@ def _fingerprint(requires_python: str, configured: str | None, cands: list[tuple
 
 
 def detect_interpreter(requires_python: str, configured: str | None, memo: Path | None = None,
-                       write_memo: bool = True) -> TargetPython:
+                       write_memo: bool = True, shared: Path | None = None) -> TargetPython:
     """The target interpreter for a project.
 
     Probing runs each candidate once (in parallel); with *memo*, the answer is remembered until a
     candidate, the pyenv selection or the request changes, so a no-op lock starts no interpreter.
+    *shared* is a directory of the same memos keyed by that fingerprint, across projects: a new
+    project on a machine that already probed these interpreters starts none either.
 
     :raises InterpreterNotFound: when none runs and satisfies *requires_python*.
     """
     spec = SpecifierSet(requires_python)
     cands = _candidates(configured)
     key = _fingerprint(requires_python, configured, cands)
-    if memo is not None and memo.is_file():
-        try:
-            data = json.loads(memo.read_text(encoding="utf-8"))
-            if data["key"] == key and Path(data["target"]["executable"]).is_file():
-                t = data["target"]
-                return TargetPython(executable=t["executable"], version=tuple(t["version"]),
-                                    implementation=t["implementation"], gil_disabled=t["gil_disabled"],
-                                    env=t["env"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    # a relative [python].interpreter names another file from another directory
+    where = str(Path.cwd()) if configured and not Path(configured).is_absolute() else ""
+    digest = hashlib.sha256((where + "\0" + key).encode()).hexdigest()
+    across = shared / f"{digest}.json" if shared is not None else None
+    for path in (memo, across):
+        found = _read_memo(path, key) if path is not None else None
+        if found is not None:
+            if path is across and memo is not None and write_memo:
+                _write_memo(memo, key, found)
+            return found
     found = _choose(spec, requires_python, configured, cands)
-    if memo is not None and write_memo:
-        from ..cache import atomic_write
-        atomic_write(memo, json.dumps({"key": key, "target": {
-            "executable": found.executable, "version": list(found.version),
-            "implementation": found.implementation, "gil_disabled": found.gil_disabled, "env": found.env}}).encode())
+    for path in (memo, across):
+        if path is not None and write_memo:
+            _write_memo(path, key, found)
     return found
+
+
+def _read_memo(path: Path, key: str) -> TargetPython | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["key"] == key and Path(data["target"]["executable"]).is_file():
+            t = data["target"]
+            return TargetPython(executable=t["executable"], version=tuple(t["version"]),
+                                implementation=t["implementation"], gil_disabled=t["gil_disabled"], env=t["env"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _write_memo(path: Path, key: str, found: TargetPython) -> None:
+    from ..cache import atomic_write
+    atomic_write(path, json.dumps({"key": key, "target": {
+        "executable": found.executable, "version": list(found.version),
+        "implementation": found.implementation, "gil_disabled": found.gil_disabled, "env": found.env}}).encode(),
+        durable=False)
 
 
 def _choose(spec: SpecifierSet, requires_python: str, configured: str | None,
@@ -143,8 +165,13 @@ def abi_floor(requires_python: str, target: TargetPython) -> tuple[int, int]:
 
 def target_tags(target: TargetPython) -> list[tags.Tag]:
     """Wheel tags the target accepts, best first (the target runs on this machine, so its platform tags)."""
-    major, minor = target.version[:2]
-    abi = f"cp{major}{minor}{'t' if target.gil_disabled else ''}"
+    return list(_tags(target.version[0], target.version[1], target.gil_disabled))
+
+
+@functools.cache
+def _tags(major: int, minor: int, gil_disabled: bool) -> tuple[tags.Tag, ...]:
+    # about a thousand tags: computed once per process, not once per package
+    abi = f"cp{major}{minor}{'t' if gil_disabled else ''}"
     platforms = list(tags.platform_tags())
-    return [*tags.cpython_tags((major, minor), abis=[abi], platforms=platforms),
-            *tags.compatible_tags((major, minor), f"cp{major}{minor}", platforms=platforms)]
+    return (*tags.cpython_tags((major, minor), abis=[abi], platforms=platforms),
+            *tags.compatible_tags((major, minor), f"cp{major}{minor}", platforms=platforms))

@@ -228,7 +228,10 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
         uv_env = isolated_env(Path(tmp))
         try:
             run([uv, "lock", *common], env=uv_env, timeout=600)
-            pylock = run([uv, "export", "--format", "pylock.toml", "--frozen", "--no-header", *common], env=uv_env)
+            lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+            # Without a marker or an extra anywhere, every locked package is needed: no export to ask
+            pylock = run([uv, "export", "--format", "pylock.toml", "--frozen", "--no-header", *common],
+                         env=uv_env) if _conditional(lock) else None
         except SubprocessFailed as exc:
             # uv answered (no set of versions fits): pip would only say the same, slower. Anything else is uv
             # failing (a TLS error, a crash): that is what the pip fallback is for (R9).
@@ -236,14 +239,32 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
             raise kind(
                 f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}:\n"
                 f"{exc.output.strip()}", "check the constraints in mochi.toml and that the index serves them") from None
-        lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
-    return _pins_from_uv(lock, tomllib.loads(pylock), manifest, env)
+    return _pins_from_uv(lock, tomllib.loads(pylock) if pylock is not None else None, manifest, env)
 
 
-def _pins_from_uv(lock: dict[str, Any], pylock: dict[str, Any], manifest: Manifest,
+def _conditional(lock: dict[str, Any]) -> bool:
+    """Whether which locked packages the target needs depends on markers or extras (then `uv export`,
+    which evaluates them, decides)."""
+    if "resolution-markers" in lock:
+        return True
+    for pkg in lock.get("package", []):
+        if "resolution-markers" in pkg or pkg.get("optional-dependencies"):
+            return True
+        edges = [*pkg.get("dependencies", []), *(d for group in pkg.get("dev-dependencies", {}).values()
+                                                 for d in group)]
+        if any("marker" in d or "extra" in d for d in edges):
+            return True
+    return False
+
+
+def _pins_from_uv(lock: dict[str, Any], pylock: dict[str, Any] | None, manifest: Manifest,
                   env: Mapping[str, str]) -> list[Pin]:
     # uv's export evaluates which packages the target needs; it omits the version of source-tree packages.
+    # Without one (nothing conditional), the target needs every package of the lock.
     wanted: dict[tuple[str, str], bool] = {}
+    if pylock is None:
+        wanted = {(canonicalize_name(p["name"]), str(p.get("version", ""))): True for p in lock.get("package", [])}
+        pylock = {}
     for pkg in pylock.get("packages", []):
         marker = pkg.get("marker")
         wanted[(canonicalize_name(pkg["name"]), str(pkg.get("version", "")))] = (

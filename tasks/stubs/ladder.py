@@ -34,8 +34,8 @@ from ..errors import BridgeError, FetchError
 from ..fetch.wheel import open_wheel, read_member, safe_members
 from ..resolve.interpreter import target_tags
 
-__all__ = ["DEPENDENCY_STUBS", "StubSet", "StubSource", "extract_stubs", "stub_digest", "stub_ladder", "stub_source",
-           "top_level_names"]
+__all__ = ["DEPENDENCY_STUBS", "StubSet", "StubSource", "documents_match", "extract_stubs", "restore_stubs",
+           "stub_digest", "stub_ladder", "stub_source", "top_level_names"]
 
 DEPENDENCY_STUBS = "_mochi_deps"
 """The subdirectory of a stub set holding the typed documents of the distribution's dependencies, so classes
@@ -148,6 +148,30 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
         raise
     return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, stub_dist=stub_dist,
                    stub_wheel_sha256=stub_wheel_sha256, problems=problems or {})
+
+
+def documents_match(files: dict[str, bytes], stubs: StubSet) -> bool:
+    """Whether *files* are the documents *stubs* describes (their paths and `stub-sha256`)."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).hexdigest().encode() + b"\n")
+    return sorted(files) == stubs.files and h.hexdigest() == stubs.sha256
+
+
+def restore_stubs(dest: Path, files: dict[str, bytes], stubs: StubSet) -> StubSet | None:
+    """Publish a cached document set at *dest* (replaced whole, atomically); None, with *dest* untouched,
+    when the documents are not the set *stubs* describes (their paths and `stub-sha256`)."""
+    if not documents_match(files, stubs):
+        return None
+
+    def fill(tmp: Path) -> None:
+        for rel, data in files.items():
+            out = tmp / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+
+    return _publish(dest, fill, stubs.modules, stubs.provenance, stubs.stub_dist, stubs.stub_wheel_sha256,
+                    stubs.problems)
 
 
 def _partial(wheel: Path, members: dict[str, zipfile.ZipInfo], typed: list[str]) -> bool:
