@@ -1,9 +1,11 @@
 """Capability audit (DESIGN §8): what a wheel's code can do, found statically, adjusted by the curated db.
 
-Names: `net`, `fs`, `proc`, `subprocess`, `ctypes`, `cextension`, `monkey-patch`. Each finding
-carries evidence (`file:line: what matched`). Nothing is imported or run: the scan reads the
-wheel's `.py` files with `ast` and lists its native files. `capabilities/db.toml` adds what a scan
-misses and removes what it over-reports, per distribution and version range, with a reason.
+Names: `net`, `fs`, `proc`, `subprocess`, `ctypes`, `cextension`, `monkey-patch`, and two for code that runs
+without a `.py` source the scan could read: `startup-hook` (a `.pth` file installed into site-packages: site.py
+runs its `import` lines at every interpreter start) and `bytecode` (a `.pyc` with no matching `.py`). Each finding
+carries evidence (`file:line: what matched`). Nothing is imported or run: the scan reads the wheel's
+`.py` files with `ast` and lists its native, `.pth` and sourceless `.pyc` files. `capabilities/db.toml` adds what
+a scan misses and removes what it over-reports, per distribution and version range, with a reason.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from packaging.version import Version
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
 from ..errors import Location, ManifestError
-from ..fetch.wheel import open_wheel, safe_members
+from ..fetch.wheel import open_wheel, read_member, safe_members
 from .scan import python_sources
 
 __all__ = [
@@ -37,7 +39,8 @@ __all__ = [
     "scan_wheel_imports",
 ]
 
-CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
+CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch", "startup-hook",
+                "bytecode")
 FREE_THREADED = ("compatible", "incompatible", "unknown")
 _NET_MODULES = {"socket", "ssl", "http", "urllib", "urllib3", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
                 "poplib", "imaplib", "telnetlib", "xmlrpc", "websockets", "websocket", "socketserver", "asyncssh",
@@ -177,10 +180,43 @@ def scan_wheel_imports(wheel: Path) -> tuple[list[Finding], set[str]]:
         findings += scanner.findings
         imports |= scanner.imports
     with open_wheel(wheel) as zf:
-        for info in safe_members(zf, wheel):
+        members = safe_members(zf, wheel)
+        names = {info.filename for info in members}
+        for info in members:
             if info.filename.endswith(_NATIVE) or ".so." in info.filename.rsplit("/", 1)[-1]:
                 findings.append(Finding("cextension", info.filename, 0, "native file"))
+            elif _site_top(info.filename).endswith(".pth") and "/" not in _site_top(info.filename):
+                findings.append(_pth_finding(info.filename, read_member(zf, info, wheel)))
+            elif info.filename.endswith(".pyc") and _source_of(info.filename) not in names:
+                findings.append(Finding("bytecode", info.filename, 0,
+                                        f"sourceless bytecode: no {_source_of(info.filename)} beside it"))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.capability, f.evidence)), imports
+
+
+def _site_top(member: str) -> str:
+    """Where *member* lands relative to site-packages: `<dist>.data/purelib|platlib/` is unpacked there too."""
+    m = re.match(r"^[^/]+\.data/(purelib|platlib)/(.+)$", member)
+    return m[2] if m else member
+
+
+def _pth_finding(member: str, data: bytes) -> Finding:
+    """A `.pth` in site-packages: site.py adds its lines to sys.path and executes those starting with `import`."""
+    text = data.decode("utf-8", errors="replace")
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith(("import ", "import\t")):
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            return Finding("startup-hook", member, n, f".pth file runs at every interpreter start: {shown}")
+    return Finding("startup-hook", member, 0, ".pth file (path entries only, no executable import line)")
+
+
+def _source_of(pyc: str) -> str:
+    """The `.py` a `.pyc` member comes from: `pkg/__pycache__/m.cpython-312.pyc` and `pkg/m.pyc` -> `pkg/m.py`."""
+    head, _, leaf = pyc.rpartition("/")
+    stem = leaf[: -len(".pyc")]
+    if head == "__pycache__" or head.endswith("/__pycache__"):
+        head = head[: -len("__pycache__")].rstrip("/")
+        stem = stem.split(".", 1)[0]
+    return f"{head}/{stem}.py" if head else f"{stem}.py"
 
 
 def cached_scan(cache: Path, wheel: Path, wheel_blake3: str, store: bool = True) -> tuple[list[Finding], set[str]]:

@@ -43,7 +43,8 @@ _PYTHON_KEYS = ("requires-python", "interpreter", "indexes", "strict-return-type
                 "stubgen", "free-threaded", "require-attestations", "trusted-publishers", "monomorphise", "any",
                 "capabilities", "publish", "compiler-cache")
 COMPILER_CACHES = ("auto", "sccache", "ccache", "none")
-_CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch")
+_CAPABILITIES = ("net", "fs", "proc", "subprocess", "ctypes", "cextension", "monkey-patch", "startup-hook",
+                 "bytecode")  # tasks.audit.capabilities.CAPABILITIES, in its order
 _STUBGEN_KEYS = ("fallback", "aggressive", "inspect-mode")
 _DEP_KEYS = ("version", "extras", "markers", "index", "path", "git", "branch", "rev", "tag", "editable")
 _TOP_KEYS = ("python-dependencies", "python", "package", "dependencies", "capabilities")
