@@ -19,6 +19,7 @@ from .audit.capabilities import apply_db, cached_scan, load_db, needs_trio
 from .build.compile import WrapperJob, build_wrappers
 from .build.launcher import LauncherStats
 from .build.site import SITE_DIR, install_site
+from .build.wrapdir import WRAP_DIR, publish_wrapper, wrapper_dir, wrapper_dir_name
 from .cache import atomic_write
 from .codegen.cached import cached_render
 from .codegen.render import module_name, py_ident
@@ -64,6 +65,7 @@ __all__ = [
     "from_lock",
     "lock_entries",
     "read_json",
+    "staged_wrapper",
     "unknown_names_hint",
 ]
 
@@ -79,6 +81,11 @@ def _write_json(path: Path, data: object) -> None:
 
 def _deps_dir(ctx: Context, name: str) -> Path:
     return Path(ctx.root) / ".mochi" / "deps" / name
+
+
+def staged_wrapper(ctx: Context, name: str) -> Path:
+    """Where the wrapper of *name* is assembled before it replaces `python_wrap/<dir>/` (see build.wrapdir)."""
+    return _deps_dir(ctx, name) / "wrap"
 
 
 def _failed(exc: BridgeError) -> TaskFailed:
@@ -241,7 +248,7 @@ def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     files = cached_render(Path(ctx.cache), (out / "surface.json").read_bytes(), ctx.abi_floor, ctx.strict_returns,
                           ctx.async_mode)
-    wrap = Path(ctx.root) / "python_wrap" / name
+    wrap = staged_wrapper(ctx, name)  # published into python_wrap/ by compile, with the module, as a whole
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode(), durable=False)
     atomic_write(wrap / "shim.mochi", files.shim.encode(), durable=False)
     atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode(), durable=False)
@@ -253,12 +260,14 @@ def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
 def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
     root = Path(ctx.root)
     jobs = [WrapperJob(dist=n, module=module_name(n), c_source=_deps_dir(ctx, n) / f"{module_name(n)}.c",
-                       dest_dir=root / "python_wrap" / n) for n in names]
+                       dest_dir=staged_wrapper(ctx, n)) for n in names]
     stats: list[LauncherStats] = []
     started = time.monotonic()
     try:
         results = build_wrappers(jobs, ctx.interpreter, ctx.abi_floor, Path(ctx.build_dir),
                                  Path(ctx.cache), ctx.compiler_cache, (root,), stats)
+        for n in names:  # every module built: only now does python_wrap/ change, one whole directory each
+            publish_wrapper(staged_wrapper(ctx, n), wrapper_dir(root, n))
     except BridgeError as exc:
         return _failed(exc)
     _write_json(root / ".mochi" / "compile.json", results)
@@ -368,14 +377,15 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
         atomic_write(root / "pylock.toml", pylock.encode())
     if not ctx.frozen:  # a frozen run reproduced the lock (checked above) and never rewrites it
         atomic_write(root / "mochi.lock", render_mochi_lock(entries, ctx.requires_python).encode())
-    _prune_wrappers(root, {e.name for e in entries if e.direct})
+    _prune_wrappers(root, {wrapper_dir_name(e.name) for e in entries if e.direct})
     for e in entries:
         if e.direct:
             say(ctx.verbosity, f"{e.name} {e.version}: {e.translated} translated, {e.skipped} skipped "
                 f"({e.stub_provenance})")
             for reason, what in _NOTABLE_SKIPS.items():
                 if count := reasons[e.name][reason]:
-                    say(ctx.verbosity, f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
+                    skipped = f"{WRAP_DIR}/{wrapper_dir_name(e.name)}/SKIPPED.txt"
+                    say(ctx.verbosity, f"  {e.name}: {count} {what} ({reason}; see {skipped})")
     for line in lock_notes(entries, ctx):
         say(ctx.verbosity, line)
     union = sorted({c for e in entries for c in e.capabilities})
@@ -388,7 +398,7 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
 def _prune_wrappers(root: Path, keep: set[str]) -> None:
     """python_wrap/ is the tool's, regenerated every lock: a package the lock no longer holds leaves it."""
     import shutil
-    wrap = root / "python_wrap"
+    wrap = root / WRAP_DIR
     if not wrap.is_dir():
         return
     for child in wrap.iterdir():

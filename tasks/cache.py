@@ -47,6 +47,7 @@ __all__ = [
     "stage_lookup",
     "stage_store",
     "store_stream",
+    "user_mode",
     "wheel_path",
 ]
 
@@ -156,6 +157,18 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: restored at once
+    os.umask(mask)
+    return mask
+
+
+def user_mode(directory: bool = False) -> int:
+    """The mode `open()` or `mkdir()` would give a new file or directory under the user's umask."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Write *data* to *path* so that readers see the old or the new content, never a mix.
 
@@ -170,11 +183,17 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), user_mode())  # mkstemp makes 0600; a written file gets the umask's mode
             fh.write(data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
         Path(tmp).replace(path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None  # a failed write or close names no file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import __version__
 from . import commands as c
 from .commands import EXIT_DRIFT, EXIT_INPUT, EXIT_OK, EXIT_UNVERIFIED
-from .errors import BridgeError
+from .errors import BridgeError, storage_error
 
 __all__ = ["EXIT_DRIFT", "EXIT_INPUT", "EXIT_OK", "EXIT_UNVERIFIED", "entrypoint", "main"]
 
@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     except BridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full or read-only disk, an unreadable file: say where and what to do
+        print(f"error: {storage_error(exc)}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 def entrypoint() -> None:

@@ -141,6 +141,21 @@ def _frozen_precheck(root: Path) -> int | None:
 
 def _lock(root: Path, jobs: int, verbosity: int, release: tuple[str, ...] = (), elevation: str = "ignore",
           frozen: bool = False) -> int:
+    # What this lock creates in a project that had none of it, a failed lock takes away again (no debris);
+    # `update` keeps .mochi/, where it leaves the elevation it refused for the question that follows.
+    fresh = [] if elevation == "refuse" else [p for p in (root / ".mochi", root / "python_wrap") if not p.exists()]
+    rc = EXIT_INPUT
+    try:
+        rc = _lock_once(root, jobs, verbosity, release, elevation, frozen)
+    finally:
+        if rc != EXIT_OK:
+            for path in fresh:
+                shutil.rmtree(path, ignore_errors=True)
+    return rc
+
+
+def _lock_once(root: Path, jobs: int, verbosity: int, release: tuple[str, ...], elevation: str,
+               frozen: bool) -> int:
     from .detect import detect_context
     from .noop import read_unchanged
 
@@ -164,9 +179,9 @@ def _lock(root: Path, jobs: int, verbosity: int, release: tuple[str, ...] = (), 
 
 def _run_graph(ctx: Context, jobs: int, started: float, ran_after: float) -> int:
     from doit.cmd_base import ModuleTaskLoader
-    from doit.doit_cmd import DoitMain
 
     from .actions import FROZEN_DRIFT
+    from .doit_main import BridgeDoitMain
     from .graph import doit_config, make_tasks
     from .lock.summary import summary
     from .noop import write_stamp
@@ -180,7 +195,7 @@ def _run_graph(ctx: Context, jobs: int, started: float, ran_after: float) -> int
         argv += ["-n", str(jobs), "-P", "process"]
         from . import actions  # noqa: F401 - imported once here, so forked workers inherit it instead of each importing it
     argv.append("lock")
-    rc = int(DoitMain(loader, config_filenames=()).run(argv))
+    rc = BridgeDoitMain(loader, config_filenames=()).run(argv)
     if rc == 0:
         say(ctx.verbosity, summary(Path(ctx.root), started, ran_after))
         write_stamp(ctx, make_tasks(ctx))
@@ -522,9 +537,9 @@ def opts_publish(p: argparse.ArgumentParser) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from doit.cmd_base import ModuleTaskLoader
-    from doit.doit_cmd import DoitMain
 
     from .detect import detect_context
+    from .doit_main import BridgeDoitMain
     from .graph import doit_config, make_tasks
     from .publish.plan import PublishOptions, make_plan
     from .publish_graph import FAILED_GATES, publish_tasks
@@ -543,7 +558,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     reporter = {QUIET: QuietReporter, VERBOSE: VerboseReporter}.get(verbosity, ProgressReporter)
     config = {**doit_config(Path(ctx.root)), "reporter": reporter}
     loader = ModuleTaskLoader({**make_tasks(ctx), **publish_tasks(ctx, options), "DOIT_CONFIG": config})
-    rc = int(DoitMain(loader, config_filenames=()).run(["run", "publish-gates" if args.dry_run else "publish"]))
+    rc = BridgeDoitMain(loader, config_filenames=()).run(["run", "publish-gates" if args.dry_run else "publish"])
     if rc != 0:
         return EXIT_DRIFT if (plan.state / FAILED_GATES).is_file() else EXIT_INPUT
     if args.dry_run:

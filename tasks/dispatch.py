@@ -13,7 +13,13 @@ __all__ = ["run_action", "wheel_present"]
 def run_action(name: str, *args: Any) -> Any:
     """Call `tasks.actions.<name>(*args)`; module-level, so doit can pickle it for worker processes."""
     from . import actions
-    return getattr(actions, name)(*args)
+    try:
+        return getattr(actions, name)(*args)
+    except OSError as exc:  # a full or read-only disk under a stage: its message, not "a bug" with a traceback
+        from doit.exceptions import TaskFailed
+
+        from .errors import storage_error
+        return TaskFailed(str(storage_error(exc)))
 
 
 def wheel_present(fetch_json: str) -> bool:

@@ -6,6 +6,7 @@ DESIGN §9 (1 = a check found drift, 2 = bad usage or input, including every fai
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,10 @@ __all__ = [
     "PublishError",
     "ResolveError",
     "SourceError",
+    "StorageError",
     "SubprocessFailed",
     "UnsafeArchive",
+    "storage_error",
 ]
 
 
@@ -131,3 +134,22 @@ class GateFailed(BridgeError):
     """A pre-upload check of `mochi-py publish` failed: nothing was uploaded."""
 
     exit_code = 1
+
+
+class StorageError(BridgeError):
+    """A file or directory could not be written or read: a full disk, a read-only or unwritable place."""
+
+
+def storage_error(exc: OSError) -> StorageError:
+    """*exc* as a message that names the place and what to do, instead of a traceback."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = ("the disk is full: free space (`mochi-py clean --cache` empties the shared cache, MOCHI_CACHE_DIR "
+                "moves it) and rerun")
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = ("make that place writable, or point MOCHI_CACHE_DIR at a writable directory if it is the shared "
+                "cache")
+    else:
+        hint = "check that path and its permissions, then rerun"
+    return StorageError(f"{where}{what}", hint)

@@ -26,6 +26,7 @@ from . import __version__
 from .audit.capabilities import db_path
 from .build.compile import RUNTIME_FILES, runtime_dir
 from .build.site import MARKER, SITE_DIR
+from .build.wrapdir import wrapper_dir
 from .codegen.render import module_name, py_ident
 from .context import Context
 from .detect import detect_context
@@ -148,7 +149,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         """Render the C wrapper, shim.mochi, the re-export module and SKIPPED.txt."""
         for pin in direct():
             name = pin["name"]
-            d, wrap = deps_dir(name), root / "python_wrap" / name
+            d, wrap = deps_dir(name), deps_dir(name) / "wrap"  # staged; compile publishes it to python_wrap/
             yield {"basename": "codegen", "name": name, "actions": [(run_action, ["act_codegen", args, name])],
                    "file_dep": [str(d / "surface.json")], "task_dep": ["surface"],
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
@@ -161,9 +162,9 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         names = [p["name"] for p in direct()]
         rt = runtime_dir()
         return {"basename": "compile", "actions": [(run_action, ["act_compile", args, names])], "task_dep": ["codegen"],
-                "file_dep": [str(deps_dir(n) / f"{module_name(n)}.c") for n in names]
+                "file_dep": [str(deps_dir(n) / f) for n in names for f in _wrapper_files(n, staged=True)]
                 + [str(rt / f) for f in RUNTIME_FILES],
-                "targets": [str(root / "python_wrap" / n / f"{module_name(n)}.abi3.so") for n in names],
+                "targets": [str(wrapper_dir(root, n) / f) for n in names for f in _wrapper_files(n)],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "floor": list(ctx.abi_floor),
                                              "names": names})]}
 
@@ -194,7 +195,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
             deps += [str(d / "fetch.json"), str(d / "capabilities.json")]
             if pin["direct"]:
                 deps += [str(d / "stubs.json"), str(d / "surface.json"), str(d / "codegen.json"),
-                         str(root / "python_wrap" / pin["name"] / f"{module_name(pin['name'])}.abi3.so")]
+                         str(wrapper_dir(root, pin["name"]) / f"{module_name(pin['name'])}.abi3.so")]
         # task_dep makes doit create the delayed chains; file_dep decides whether lock itself re-runs.
         return {"basename": "lock", "actions": [(run_action, ["act_lock", args])], "file_dep": deps,
                 "task_dep": ["fetch", "capabilities", "compile", "site"],
@@ -214,6 +215,14 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
     for basename, single in (("compile", compile_task), ("site", site_task), ("lock", lock_task)):
         creators[f"task_{basename}"] = _delayed(basename, single)
     return creators
+
+
+def _wrapper_files(name: str, staged: bool = False) -> list[str]:
+    """The files of a wrapper directory; *staged*: those codegen writes into `.mochi/deps/<name>/`, plus the C."""
+    files = ["shim.mochi", f"{py_ident(name)}_externs.py", "SKIPPED.txt"]
+    if staged:
+        return [*(f"wrap/{f}" for f in files), f"{module_name(name)}.c"]
+    return [*files, f"{module_name(name)}.abi3.so"]
 
 
 _FETCH_KEY = ("name", "version", "source", "location", "commit", "allow_yanked")

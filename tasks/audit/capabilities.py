@@ -23,7 +23,7 @@ from packaging.version import Version
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
 from ..errors import Location, ManifestError
 from ..fetch.wheel import open_wheel, read_member, safe_members
-from .scan import python_sources
+from .scan import python_sources, too_deep
 
 __all__ = [
     "CAPABILITIES",
@@ -176,7 +176,10 @@ def scan_wheel_imports(wheel: Path) -> tuple[list[Finding], set[str]]:
     imports: set[str] = set()
     for filename, tree in python_sources(wheel):
         scanner = _Scanner(filename)
-        scanner.visit(tree)
+        try:
+            scanner.visit(tree)
+        except RecursionError:
+            raise too_deep(wheel, filename) from None
         findings += scanner.findings
         imports |= scanner.imports
     with open_wheel(wheel) as zf:

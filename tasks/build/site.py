@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..cache import user_mode
 from ..run import run
 
 __all__ = ["MARKER", "SITE_DIR", "install_site"]
@@ -26,6 +27,7 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed mid-install
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    tmp.chmod(user_mode(directory=True))  # mkdtemp makes 0700: the tree is the user's, readable as they choose
     from ..errors import ResolveError
     from ..resolve.resolver import find_uv, pip_command
     hint = "the locked wheels could not be installed next to the wrappers"

@@ -20,8 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
+from ..build.wrapdir import wrapper_dir
 from ..cache import atomic_write
 from ..errors import BridgeError, Location, SourceError
+from ..resolve.manifest import read_user_text
 from ..resolve.sources import parse_imports
 from ..surface.model import Surface
 from .prelude import PRELUDE, render_prelude_python
@@ -233,7 +235,7 @@ def build_program(program: Path, output: Path | None = None) -> tuple[Path, list
         raise BridgeError(f"{program}: not a .mochi file", "pass the program to build: mochi-py build app.mochi")
     root = _project_root(program)
     module = mochi_module_name(program)
-    source = program.read_text(encoding="utf-8")
+    source = read_user_text(program, SourceError)
     bindings: list[Binding] = []
     aliases: dict[str, str] = {}
     for imp in parse_imports(source, program):
@@ -242,7 +244,7 @@ def build_program(program: Path, output: Path | None = None) -> tuple[Path, list
                               + ("(mb_ is the bridge prelude)" if imp.alias == "mb" else
                                  "(a digit before `_` does not lex in Mochi: P043)"),
                               "choose another alias")
-        wrap = root / "python_wrap" / imp.name
+        wrap = wrapper_dir(root, imp.name)
         surface_file = root / ".mochi" / "deps" / imp.name / "surface.json"
         if not (wrap / "shim.mochi").is_file() or not surface_file.is_file():
             raise SourceError(imp.where, f"{imp.name} has no wrapper in {root / 'python_wrap'}",

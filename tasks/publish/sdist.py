@@ -21,6 +21,7 @@ import tomlkit
 
 from .. import __version__
 from ..build.compile import COMPILE_FLAGS, RUNTIME_FILES, RUNTIME_SOURCES, runtime_dir
+from ..build.wrapdir import wrapper_dir
 from ..codegen.render import GeneratedFiles, module_name, py_ident
 from ..errors import PublishError, SubprocessFailed
 from ..lock.lockfile import LockEntry, read_lock
@@ -68,7 +69,7 @@ def wrappers(root: Path, entries: list[LockEntry]) -> list[Wrapper]:
     out = []
     for e in sorted((e for e in entries if e.direct), key=lambda e: e.name):
         c_source = root / ".mochi" / "deps" / e.name / f"{module_name(e.name)}.c"
-        wrap = root / "python_wrap" / e.name
+        wrap = wrapper_dir(root, e.name)
         try:
             files = GeneratedFiles(c_source=c_source.read_text(encoding="utf-8"),
                                    shim=(wrap / "shim.mochi").read_text(encoding="utf-8"),

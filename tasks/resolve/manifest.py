@@ -33,6 +33,7 @@ __all__ = [
     "PythonSettings",
     "load_manifest",
     "parse_manifest",
+    "read_user_text",
     "translate_constraint",
     "unsupported_settings",
 ]
@@ -163,15 +164,34 @@ def translate_constraint(text: str) -> str:
     return ",".join(part.strip() for part in text.split(","))  # the user's order, not packaging's sorted one
 
 
+def read_user_text(path: Path, error: type[ManifestError] = ManifestError) -> str:
+    """A user's text file (`mochi.toml`, a `.mochi` program) as UTF-8; anything else is *error* at its place.
+
+    A directory, an unreadable file or bytes that are not UTF-8 (a binary file) are messages, not tracebacks.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(Location(path, 1, 1), f"no {path.name} here", "run the command in a Mochi project directory"
+                    ) from None
+    except IsADirectoryError:
+        raise error(Location(path, 1, 1), "is a directory, not a file", f"remove or rename it; {path.name} must "
+                    "be a UTF-8 text file") from None
+    except OSError as exc:
+        raise error(Location(path, 1, 1), f"cannot be read: {exc.strerror or exc}",
+                    "check the file's permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(Location(path, line, col), f"not UTF-8 text (byte 0x{data[exc.start]:02x}; a binary file?)",
+                    "save the file as UTF-8") from None
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read and parse `mochi.toml` at *path*."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(
-            Location(path, 1, 1), "no mochi.toml here", "run the command in a Mochi project directory"
-        ) from None
-    return parse_manifest(text, path)
+    return parse_manifest(read_user_text(path), path)
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
@@ -319,6 +339,11 @@ def _parse_python(table: object, loc: _Locator) -> PythonSettings:
     except InvalidSpecifier:
         raise ManifestError(where["requires-python"], f"invalid requires-python {req!r}",
                             'write a PEP 440 specifier such as ">=3.12"') from None
+    below = next((v for v in ("2.7.99", *(f"3.{m}.99" for m in range(11))) if SpecifierSet(req).contains(v)), None)
+    if below is not None:  # the wrappers use the 3.11 limited API: a lower floor cannot compile
+        raise ManifestError(where["requires-python"], f"requires-python {req!r} allows Python "
+                            f"{below.rsplit('.', 1)[0]}, below 3.11, the oldest Python the wrappers support",
+                            'write requires-python = ">=3.11" (or higher)')
     interp = table.get("interpreter")
     if interp is not None:
         interp = _str(interp, where["interpreter"], "'interpreter'", "write a path or a command name")
@@ -431,15 +456,16 @@ def _capabilities(table: Mapping[str, object], loc: _Locator) -> tuple[str, ...]
         return None
     raw = table["capabilities"]
     if not isinstance(raw, Mapping):
-        raise ManifestError(loc.key(None, "python"), "[python.capabilities] must be a table of booleans",
+        raise ManifestError(loc.value("python", "capabilities"), "[python.capabilities] must be a table of booleans",
                             "write [python.capabilities] with lines such as net = true")
     allowed = []
     for key, value in raw.items():
-        where = loc.key("python.capabilities", key)
+        # [python.capabilities] lines or an inline `capabilities = { ... }` under [python]: inner finds both
         if key not in _CAPABILITIES:
-            raise ManifestError(where, f"unknown capability {key!r}", _suggest(key, _CAPABILITIES))
+            raise ManifestError(loc.inner("python", "capabilities", key, at_key=True), f"unknown capability {key!r}",
+                                _suggest(key, _CAPABILITIES))
         if not isinstance(value, bool):
-            raise ManifestError(loc.value("python.capabilities", key), f"capability {key!r} must be true or false")
+            raise ManifestError(loc.inner("python", "capabilities", key), f"capability {key!r} must be true or false")
         if value:
             allowed.append(key)
     return tuple(sorted(allowed, key=_CAPABILITIES.index))
@@ -511,7 +537,11 @@ def _suggest(key: str, choices: tuple[str, ...]) -> str:
 
 
 class _Locator:
-    """Finds the line and column of a key or value in the manifest text (tomllib keeps no positions)."""
+    """Finds the line and column of a key or value in the manifest text (tomllib keeps no positions).
+
+    A place it cannot find (a dotted key, an unusual layout) falls back to the header of the table holding it,
+    else to 1:1: never to a line 0.
+    """
 
     def __init__(self, text: str, path: Path) -> None:
         self.lines = text.splitlines()
@@ -519,25 +549,36 @@ class _Locator:
 
     def key(self, table: str | None, key: str) -> Location:
         line, col, _ = self._find(table, key)
-        return Location(self.path, line, col)
+        return Location(self.path, line, col) if line else self._fallback(table)
 
     def value(self, table: str | None, key: str) -> Location:
         line, col, value_col = self._find(table, key)
-        return Location(self.path, line, value_col or col)
+        return Location(self.path, line, value_col or col) if line else self._fallback(table)
 
     def inner(self, table: str, key: str, inner: str, *, at_key: bool = False) -> Location:
-        """An inline-table member: its value, or with *at_key* its key."""
+        """An inline-table member (or a line of the `[table.key]` sub-table): its value, or with *at_key* its key."""
         line, col, _ = self._find(table, key)
-        if line <= len(self.lines):
+        if line:
             m = re.search(rf"([{{,\s])(\"?{re.escape(inner)}\"?\s*=\s*)", self.lines[line - 1][col:])
             if m:
                 return Location(self.path, line, col + (m.start(2) if at_key else m.end()) + 1)
         sub_line, sub_col, sub_val = self._find(f"{table}.{key}", inner)
         if sub_line:
-            return Location(self.path, sub_line, sub_val or sub_col)
-        return Location(self.path, line, col)
+            return Location(self.path, sub_line, sub_col if at_key else sub_val or sub_col)
+        return Location(self.path, line, col) if line else self._fallback(f"{table}.{key}")
+
+    def _fallback(self, table: str | None) -> Location:
+        """The header line of *table* or of the nearest enclosing table written, else 1:1."""
+        while table:
+            for n, raw in enumerate(self.lines, 1):
+                header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", raw)
+                if header and header[1].replace('"', "").replace(" ", "") == table:
+                    return Location(self.path, n, raw.index("[") + 1)
+            table = table.rpartition(".")[0]
+        return Location(self.path, 1, 1)
 
     def _find(self, table: str | None, key: str) -> tuple[int, int, int]:
+        """(line, column, value column) of *key* in *table*, or zeros when it is not written that way."""
         current: str | None = None
         key_re = re.compile(rf"^(\s*)(\"{re.escape(key)}\"|'{re.escape(key)}'|{re.escape(key)})\s*=\s*")
         for n, raw in enumerate(self.lines, 1):
@@ -551,4 +592,4 @@ class _Locator:
                 m = key_re.match(raw)
                 if m:
                     return n, len(m[1]) + 1, m.end() + 1
-        return (1, 1, 0) if table is None or table.count(".") == 0 else (0, 0, 0)
+        return 0, 0, 0

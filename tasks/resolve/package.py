@@ -239,8 +239,7 @@ def parse_publish(python: Mapping[str, object], requires_python: object, loc: _L
         raise ManifestError(loc.value("python", "publish"), "[python.publish] must be a table")
 
     def at(key: str, *, at_key: bool = False) -> Location:
-        found = loc.key("python.publish", key) if at_key else loc.value("python.publish", key)
-        return found if found.line else loc.inner("python", "publish", key, at_key=at_key)
+        return loc.inner("python", "publish", key, at_key=at_key)  # [python.publish] lines or an inline table
 
     for key in table:
         if key not in PUBLISH_KEYS:

@@ -50,6 +50,9 @@ def find_project(start: Path) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / "mochi.toml").is_file():
             return candidate
+        if (candidate / "mochi.toml").exists():  # a directory (or a socket...) of that name: say so, do not skip it
+            raise BridgeError(f"{candidate / 'mochi.toml'} is not a file", "remove or rename it: the manifest "
+                              "mochi.toml must be a TOML text file (`mochi-py init` writes one)")
     raise BridgeError(f"no mochi.toml in {here} or any parent directory",
                       "run `mochi-py init` to start a project here, or pass --project DIR")
 

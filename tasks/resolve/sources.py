@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..errors import Location, SourceError
-from .manifest import Manifest, translate_constraint
+from .manifest import Manifest, read_user_text, translate_constraint
 
 __all__ = ["PythonImport", "check_imports", "find_mochi_files", "import_key", "parse_imports", "scan_project"]
 
@@ -75,7 +75,7 @@ def parse_imports(text: str, path: Path) -> list[PythonImport]:
 def scan_project(root: Path) -> list[PythonImport]:
     imports: list[PythonImport] = []
     for path in find_mochi_files(root):
-        imports.extend(parse_imports(path.read_text(encoding="utf-8"), path))
+        imports.extend(parse_imports(read_user_text(path, SourceError), path))
     return imports
 
 

@@ -170,6 +170,9 @@ class Builder:
             except Refusal as exc:
                 failures.append((k, exc))
                 continue
+            except RecursionError:  # a hostile or generated stub: skipped like any other unmappable annotation
+                failures.append((k, Refusal("UnsupportedTypingConstruct", "an annotation nests too deeply to map")))
+                continue
             mapped.append((k, found, ret, is_async))
             lost_all += [f"overload {k}: {x}" if len(variants) > 1 else x for x in lost]
         if not mapped:

@@ -80,7 +80,7 @@ class Documents:
             return None
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
+        except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError):  # unreadable: no surface from it
             return None
         package = qualname if path.stem == "__init__" else qualname.rpartition(".")[0]
         mod = Module(qualname, tree, {}, {}, {}, None, path.suffix == ".pyi", {}, [], {})
