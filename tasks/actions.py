@@ -19,10 +19,11 @@ from .audit.capabilities import apply_db, cached_scan, load_db, needs_trio
 from .build.compile import WrapperJob, build_wrappers
 from .build.launcher import LauncherStats
 from .build.site import SITE_DIR, install_site
-from .build.wrapdir import WRAP_DIR, publish_wrapper, wrapper_dir, wrapper_dir_name
+from .build.wrapdir import publish_wrapper
 from .cache import atomic_write
 from .codegen.cached import cached_render
 from .codegen.render import module_name, py_ident
+from .codegen.wrapdir import WRAP_DIR, wrapper_dir, wrapper_dir_name
 from .console import say, warn
 from .context import Context
 from .errors import AttestationFailed, BridgeError, ResolveError

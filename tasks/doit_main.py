@@ -37,7 +37,7 @@ class _Run(Run):  # type: ignore[misc]
         except (sqlite3.Error, DatabaseException) as exc:
             detail = str(exc).rsplit("Original error: ", 1)[-1]
             raise StorageAbort(StorageError(
-                f"{params.get('dep_file', '.mochi/doit.sqlite3')}: the task state could not be written: {detail}",
+                f"{params.get('dep_file', '.mochi/doit.sqlite3')}: the task state database cannot be used: {detail}",
                 "if the disk is full, free space and rerun; if it is read-only, make the project writable; a "
                 "damaged state file goes with `mochi-py clean`")) from None
 

@@ -26,8 +26,8 @@ from . import __version__
 from .audit.capabilities import db_path
 from .build.compile import RUNTIME_FILES, runtime_dir
 from .build.site import MARKER, SITE_DIR
-from .build.wrapdir import wrapper_dir
 from .codegen.render import module_name, py_ident
+from .codegen.wrapdir import wrapper_dir
 from .context import Context
 from .detect import detect_context
 from .dispatch import run_action, wheel_present

@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 
 from ..cache import user_mode
+from ..codegen.wrapdir import SITE_DIR
 from ..run import run
 
 __all__ = ["MARKER", "SITE_DIR", "install_site"]
 
-SITE_DIR = "site-packages"
 MARKER = ".mochi-site.json"
 
 

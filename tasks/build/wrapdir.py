@@ -1,4 +1,4 @@
-"""`python_wrap/<dist>/`: where a wrapper lives, and how it gets there whole.
+"""How a wrapper gets into `python_wrap/<dist>/` (codegen.wrapdir names it): whole.
 
 A distribution's wrapper is assembled in `.mochi/deps/<dist>/wrap/` (codegen writes the shim, the externs and
 SKIPPED.txt there; compile adds the module) and only then published: copied into a fresh directory beside the
@@ -14,22 +14,8 @@ import tempfile
 from pathlib import Path
 
 from ..cache import user_mode
-from .site import SITE_DIR
 
-__all__ = ["WRAP_DIR", "publish_wrapper", "wrapper_dir", "wrapper_dir_name"]
-
-WRAP_DIR = "python_wrap"
-
-
-def wrapper_dir_name(dist: str) -> str:
-    """The directory of *dist* (canonical) under `python_wrap/`. A distribution named like the installed-packages
-    directory (`site-packages`) gets `_site-packages`: a leading `_` is never in a canonical name, so nothing else
-    can take it."""
-    return f"_{dist}" if dist == SITE_DIR else dist
-
-
-def wrapper_dir(root: Path, dist: str) -> Path:
-    return root / WRAP_DIR / wrapper_dir_name(dist)
+__all__ = ["publish_wrapper"]
 
 
 def publish_wrapper(staged: Path, dest: Path) -> None:

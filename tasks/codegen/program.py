@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
-from ..build.wrapdir import wrapper_dir
 from ..cache import atomic_write
 from ..errors import BridgeError, Location, SourceError
 from ..resolve.manifest import read_user_text
@@ -29,6 +28,7 @@ from ..surface.model import Surface
 from .prelude import PRELUDE, render_prelude_python
 from .render import module_name, render_declarations, render_py_classes
 from .target import Finding, program_names, target_surface, undeclared_calls
+from .wrapdir import wrapper_dir
 
 __all__ = ["Binding", "Build", "build_program", "mochi_module_name", "renamed", "render_program", "render_sidecar"]
 

@@ -146,21 +146,21 @@ def fetch_project(index_url: str, name: str) -> list[IndexFile]:
 
 
 def _parse_json(body: bytes, base: str) -> list[IndexFile]:
+    out = []
     try:
         data = json.loads(body)
-        files = data["files"]
-    except (ValueError, KeyError, TypeError):
-        raise FetchError(f"{base}: not a PEP 691 project page", "check the index URL") from None
-    out = []
-    for f in files:
-        hashes = f.get("hashes") or {}
-        yanked = f.get("yanked", False)
-        meta = f.get("core-metadata", f.get("dist-info-metadata"))  # PEP 714 name, then the deprecated one
-        out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
-                             sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
-                             yanked=yanked is not False and yanked is not None, size=f.get("size"),
-                             metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else "",
-                             provenance=_provenance_url(f.get("provenance"), base)))
+        for f in data["files"]:
+            hashes = f.get("hashes") or {}
+            yanked = f.get("yanked", False)
+            meta = f.get("core-metadata", f.get("dist-info-metadata"))  # PEP 714 name, then the deprecated one
+            out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
+                                 sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
+                                 yanked=yanked is not False and yanked is not None, size=f.get("size"),
+                                 metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else "",
+                                 provenance=_provenance_url(f.get("provenance"), base)))
+    except (ValueError, KeyError, TypeError, AttributeError):  # malformed JSON or entries of the wrong shape
+        raise FetchError(f"{base}: not a PEP 691 project page (malformed JSON or file entries)",
+                         "check the index URL; the index answered something other than a project page") from None
     return out
 
 

@@ -21,8 +21,8 @@ import tomlkit
 
 from .. import __version__
 from ..build.compile import COMPILE_FLAGS, RUNTIME_FILES, RUNTIME_SOURCES, runtime_dir
-from ..build.wrapdir import wrapper_dir
 from ..codegen.render import GeneratedFiles, module_name, py_ident
+from ..codegen.wrapdir import wrapper_dir
 from ..errors import PublishError, SubprocessFailed
 from ..lock.lockfile import LockEntry, read_lock
 from ..resolve.sources import find_mochi_files

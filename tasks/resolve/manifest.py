@@ -465,7 +465,8 @@ def _capabilities(table: Mapping[str, object], loc: _Locator) -> tuple[str, ...]
             raise ManifestError(loc.inner("python", "capabilities", key, at_key=True), f"unknown capability {key!r}",
                                 _suggest(key, _CAPABILITIES))
         if not isinstance(value, bool):
-            raise ManifestError(loc.inner("python", "capabilities", key), f"capability {key!r} must be true or false")
+            raise ManifestError(loc.inner("python", "capabilities", key), f"capability {key!r} must be true or false",
+                                f"write {key} = true (allowed) or {key} = false")
         if value:
             allowed.append(key)
     return tuple(sorted(allowed, key=_CAPABILITIES.index))

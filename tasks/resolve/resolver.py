@@ -346,10 +346,27 @@ def resolve_with_pip(manifest: Manifest, interpreter: str, python_version: tuple
         try:
             run(cmd, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=600)
         except SubprocessFailed as exc:
-            raise ResolveError(f"pip could not resolve {', '.join(reqs)}:\n{exc.output.strip()}",
+            raise ResolveError(f"pip could not resolve {', '.join(reqs)}:\n{_without_traceback(exc.output)}",
                                "check the constraints in mochi.toml and that the index serves them") from None
         data = json.loads(report.read_text(encoding="utf-8"))
     return _pins_from_pip(data, manifest, indexes)
+
+
+def _without_traceback(output: str) -> str:
+    """pip's output with any traceback of its own cut to the exception it ends with (a malformed index page
+    crashes pip's parser): the user needs what went wrong, not pip's internals."""
+    lines = output.strip().splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last):"):
+            inside = True
+            continue
+        if inside and (line.startswith((" ", "\t")) or not line.strip()):
+            continue
+        inside = False
+        out.append(line)
+    return "\n".join(out)
 
 
 def _pins_from_pip(report: dict[str, Any], manifest: Manifest, indexes: list[Index]) -> list[Pin]:
