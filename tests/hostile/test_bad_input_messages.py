@@ -286,7 +286,7 @@ def test_a_full_project_disk(tmp_path: Path) -> None:
             return
         root = _project(tmp_path / "disk")
         outs: list[str] = []
-        for leave in (0, 12, 16, 20, 24):
+        for leave in (0, 12, 16):
             (tmp_path / "disk" / "filler").unlink(missing_ok=True)
             _fill(tmp_path / "disk", leave)
             rc, out = _lock(root, tmp_path / "cache")
