@@ -33,27 +33,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_outputs_get_the_users_umask(tmp_path: Path, umask_027: None) -> None:
-    idx = fixture_index([build_wheel(tmp_path / "w", "umaskfix", "1.0", {"umaskfix/__init__.py": TYPED,
-                                                                         "umaskfix/py.typed": b""})])
-    try:
-        root = write_project(tmp_path / "p", 'umaskfix = "1.0"', idx.url)
-        proc = run_cli("lock", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    finally:
-        idx.stop()
-    wrap = root / "python_wrap"
-    files = [root / "mochi.lock", root / "pylock.toml", wrap / "umaskfix" / "shim.mochi",
-             wrap / "umaskfix" / "umaskfix_externs.py", wrap / "umaskfix" / "SKIPPED.txt",
-             wrap / "site-packages" / ".mochi-site.json", wrap / "site-packages" / "umaskfix" / "__init__.py"]
-    assert {str(f.relative_to(root)): oct(_mode(f)) for f in files} == {
-        str(f.relative_to(root)): oct(0o640) for f in files}
-    assert _mode(wrap / "umaskfix" / "_mochi_umaskfix.abi3.so") & 0o007 == 0  # the module: never world-writable
-    for d in (wrap / "umaskfix", wrap / "site-packages"):
-        assert oct(_mode(d)) == oct(0o750), d
-
-
-def test_a_distribution_named_site_packages(tmp_path: Path) -> None:
+def test_site_packages_dist_and_the_users_umask(tmp_path: Path, umask_027: None) -> None:
+    """A distribution named `site-packages` gets `python_wrap/_site-packages/`, beside the installed wheels in
+    `python_wrap/site-packages/`, and works; every file the lock writes has the umask's mode (0640 under 027)."""
     idx = fixture_index([build_wheel(tmp_path / "w", "site-packages", "1.0", {
         "site_packages/__init__.py": TYPED, "site_packages/py.typed": b""})])
     env = {"MOCHI_CACHE_DIR": str(tmp_path / "cache")}
@@ -78,19 +60,26 @@ def test_a_distribution_named_site_packages(tmp_path: Path) -> None:
         assert built.returncode == 0, built.stdout + built.stderr
     finally:
         idx.stop()
+    files = [root / "mochi.lock", root / "pylock.toml", wrap / "_site-packages" / "shim.mochi",
+             wrap / "_site-packages" / "site_packages_externs.py", wrap / "_site-packages" / "SKIPPED.txt",
+             wrap / "site-packages" / ".mochi-site.json", wrap / "site-packages" / "site_packages" / "__init__.py"]
+    assert {str(f.relative_to(root)): oct(_mode(f)) for f in files} == {
+        str(f.relative_to(root)): oct(0o640) for f in files}
+    assert _mode(next((wrap / "_site-packages").glob("*.abi3.so"))) & 0o007 == 0  # never world-writable
+    for d in (wrap / "_site-packages", wrap / "site-packages"):
+        assert oct(_mode(d)) == oct(0o750), d
 
 
 def test_a_failed_lock_leaves_no_debris(tmp_path: Path) -> None:
-    idx = fixture_index([build_wheel(tmp_path / "w", "netfix", "1.0", {
-        "netfix/__init__.py": b"import socket\n\n" + TYPED, "netfix/py.typed": b""})])
-    env = {"MOCHI_CACHE_DIR": str(tmp_path / "cache")}
+    """A first lock that fails (here: a name the index does not have) leaves the project as it found it."""
+    idx = fixture_index([build_wheel(tmp_path / "w", "realfix", "1.0", {"realfix/__init__.py": TYPED})])
     try:
-        root = write_project(tmp_path / "p", 'netfix = "1.0"', idx.url, "[python.capabilities]\nfs = true\n")
-        (root / "app.mochi").write_text('import python "netfix" as netfix\n')
+        root = write_project(tmp_path / "p", 'nosuchfix = "1.0"', idx.url)
+        (root / "app.mochi").write_text('import python "nosuchfix" as n\n')
         before = tree_files(root)
-        proc = run_cli("lock", str(root), env=env)
+        proc = run_cli("lock", str(root), env={"MOCHI_CACHE_DIR": str(tmp_path / "cache")})
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "netfix: net" in proc.stdout + proc.stderr
+        assert "nosuchfix" in proc.stderr
         assert tree_files(root) == before
         assert sorted(p.name for p in root.iterdir()) == ["app.mochi", "mochi.toml"]
     finally:
