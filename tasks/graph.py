@@ -29,7 +29,7 @@ from .build.site import MARKER, SITE_DIR
 from .codegen.render import module_name, py_ident
 from .context import Context
 from .detect import detect_context
-from .dispatch import run_action, wheel_present
+from .dispatch import run_action, site_intact, wheel_present, wrap_intact, wrappers_intact
 from .resolve.sources import import_key
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks", "task_dicts"]
@@ -154,7 +154,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
                    "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
-                                                "strict": ctx.strict_returns, "async": ctx.async_mode})]}
+                                                "strict": ctx.strict_returns, "async": ctx.async_mode}),
+                                (wrap_intact, [str(root), name, ctx.interpreter])]}
 
     def compile_task() -> dict[str, Any]:
         """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""
@@ -165,7 +166,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 + [str(rt / f) for f in RUNTIME_FILES],
                 "targets": [str(root / "python_wrap" / n / f"{module_name(n)}.abi3.so") for n in names],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "floor": list(ctx.abi_floor),
-                                             "names": names})]}
+                                             "names": names}), (wrappers_intact, [str(root), names])]}
 
     def capabilities_tasks() -> Iterator[dict[str, Any]]:
         """Audit what each pinned wheel's code can do (static scan + capabilities/db.toml)."""
@@ -184,7 +185,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         return {"basename": "site", "actions": [(run_action, ["act_site", args, names])],
                 "file_dep": [str(deps_dir(n) / "fetch.json") for n in names], "task_dep": ["fetch"],
                 "targets": [str(root / "python_wrap" / SITE_DIR / MARKER)],
-                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter})]}
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter}),
+                             (site_intact, [str(root), names, ctx.interpreter])]}
 
     def lock_task() -> dict[str, Any]:
         """Aggregate mochi.lock and pylock.toml."""

@@ -28,6 +28,7 @@ __all__ = [
     "render_py_classes",
     "render_shim",
     "render_skipped",
+    "wrap_files",
 ]
 
 REGENERATE = "regenerate with `mochi-py lock`"
@@ -61,6 +62,12 @@ class GeneratedFiles:
         for text in (self.c_source, self.shim, self.externs):
             h.update(hashlib.sha256(text.encode()).hexdigest().encode() + b"\n")
         return h.hexdigest()
+
+
+def wrap_files(dist: str, files: GeneratedFiles) -> dict[str, bytes]:
+    """What `python_wrap/<dist>/` holds besides the compiled module, by file name (what check compares)."""
+    return {"shim.mochi": files.shim.encode(), f"{py_ident(dist)}_externs.py": files.externs.encode(),
+            "SKIPPED.txt": files.skipped.encode()}
 
 
 def _banner(surface: Surface, comment: str) -> str:
