@@ -56,7 +56,9 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
                 cmd = [find_uv(), "pip", "install", "--target", str(tmp), "--python", interpreter, "--no-index",
                        "--offline", "--no-deps", "--no-config", "--no-python-downloads", "--quiet",
                        "--link-mode", "hardlink", "--cache-dir", str(cache / "uv"), *files]
-                again = [*cmd[:-len(files)], "--reinstall", "--refresh", "--link-mode", "copy", *files]
+                # unpacked afresh, outside uv's cache
+                again = [*(("copy" if a == "hardlink" else a) for a in cmd[:cmd.index("--cache-dir")]), "--no-cache",
+                         *files]
             except ResolveError:
                 cmd = [*pip_command(interpreter, python_version), "install", "--isolated", "--target", str(tmp),
                        "--no-index", "--no-deps", "--quiet", *files]

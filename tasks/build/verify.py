@@ -200,9 +200,8 @@ def pyc_sources(root: Path) -> list[tuple[str, str]]:
     out = []
     for rel in _walk(root):
         if _is_pyc(rel):
-            parent, _, name = rel.rpartition("/__pycache__/")
-            stem = name.split(".", 1)[0]
-            source = f"{parent}/{stem}.py" if parent else f"{stem}.py"
+            *parents, _, name = rel.split("/")
+            source = "/".join([*parents, f"{name.split('.', 1)[0]}.py"])
             out.append((rel, source if (root / source).is_file() and not (root / source).is_symlink() else ""))
     return out
 
