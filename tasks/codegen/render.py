@@ -8,6 +8,7 @@ holds only flat, named, typed `extern python fun` declarations and `///` doc com
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,12 @@ def _names(surface: Surface) -> list[str]:
     return [t.mochi_name for t in surface.types]
 
 
+def _own_imports(surface: Surface) -> list[str]:
+    """The distribution's own top-level import names (of its functions, not of other distributions' classes)."""
+    tops = {fn.module.split(".", 1)[0] for fn in surface.functions if not fn.foreign and fn.module}
+    return sorted(tops - set(sys.stdlib_module_names))  # casts live in builtins
+
+
 def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool, async_mode: str = "per-call") -> str:
     mod = module_name(surface.dist)
     names = _names(surface)
@@ -142,6 +149,7 @@ def render_c(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
         f"    {'classes' if surface.classes else 'NULL'}, {len(surface.classes)}, "
         f"{'types' if type_rows else 'NULL'}, {len(type_rows)}, {1 if strict_returns else 0}, "
         f"{'MB_ASYNC_PERSISTENT' if async_mode == 'persistent' else 'MB_ASYNC_PER_CALL'},",
+        f"    {_c_str(' '.join(_own_imports(surface)))}, /* imported elsewhere at another version: refused */",
         "};",
         "",
         "static int exec_module(PyObject *module)",
