@@ -34,7 +34,7 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
     :raises HashMismatch: a wheel's bytes are not the fetched ones; nothing was installed.
     :raises BridgeError: the installed tree does not match the wheels' RECORDs; the old tree was kept.
     """
-    for wheel, want in zip(wheels, blake3s or [], strict=False):
+    for wheel, want in zip(wheels, blake3s, strict=True) if blake3s is not None else ():
         got = digest_file(wheel).blake3
         if got != want:
             raise HashMismatch(f"{wheel}: the cached wheel has blake3 {got}, but {want} was fetched and verified",
