@@ -140,8 +140,13 @@ def site_problems(site: Path, wheels: Iterable[Path], prefix: str = "site-packag
                 problems.append(Problem(f"{prefix}/{dist_info}/RECORD", f"lists {path}, which {wheel.name} does not"))
         problems += [Problem(f"{prefix}/{dist_info}/RECORD", f"does not list {path}, which {wheel.name} holds")
                      for path in sorted(set(expected) - set(installed))]
-        for path, digest in sorted(installed.items()):
-            if any(part in ("", ".", "..") for part in path.split("/")) or _is_pyc(path):
+        for raw, digest in sorted(installed.items()):
+            parts = raw.split("/")
+            while parts and parts[0] == "..":  # pip --target: scripts and data, relative to its staging lib dir
+                parts.pop(0)
+            path = "/".join(parts)
+            if not parts or any(part in ("", ".", "..") for part in parts) or _is_pyc(path) or (
+                    path != raw and not (site / path).is_file()):
                 continue  # outside the target directory (not on sys.path), or bytecode (pyc_problems)
             listed.add(path)
             where = site / path

@@ -115,3 +115,30 @@ def test_a_project_locked_without_build_records_is_told_to_lock_again(locked: di
     assert "hint: run `mochi-py lock`" in proc.stdout
     assert run_cli("lock", str(root), env=locked["env"]).returncode == 0
     assert run_cli("check", str(root), env=locked["env"]).returncode == 0
+
+
+def test_wheels_with_data_schemes_and_scripts_verify_as_uv_and_pip_install_them(tmp_path: Path) -> None:
+    """`.data/purelib`, scripts, headers, data and entry points land outside the wheel's own paths: both
+    installers' trees verify clean, and a changed script is still named."""
+    from helpers import build_wheel
+
+    from tasks.build.site import install_site
+    from tasks.build.verify import pyc_problems, site_problems
+    from tasks.cache import digest_file
+    wheel = build_wheel(tmp_path / "wheels", "datafix", "1.0", {
+        "datafix/__init__.py": b"x = 1\n", "datafix-1.0.data/purelib/datafix_extra.py": b"y = 2\n",
+        "datafix-1.0.data/scripts/datafix-run": b"#!python\nprint(1)\n",
+        "datafix-1.0.data/data/share/datafix.txt": b"hello\n", "datafix-1.0.data/headers/datafix.h": b"int x;\n",
+        "datafix-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndatafix-cli = datafix:main\n"})
+    uv_site = tmp_path / "uv" / "site-packages"
+    install_site([wheel], sys.executable, sys.version_info[:3], uv_site, tmp_path / "cache",
+                 [digest_file(wheel).blake3])
+    pip_site = tmp_path / "pip"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--quiet", "--no-deps", "--target",
+                    str(pip_site), str(wheel)], check=True, capture_output=True)
+    assert list(pip_site.rglob("*.pyc")), "pip compiles bytecode, and lists it in RECORD"
+    for site in (uv_site, pip_site):
+        assert (site / "datafix_extra.py").is_file() and (site / "bin" / "datafix-run").is_file()
+        assert site_problems(site, [wheel]) == [] and pyc_problems(site, sys.executable, "site-packages") == []
+        (site / "bin" / "datafix-run").write_text("#!/bin/sh\nevil\n")
+        assert [p.path for p in site_problems(site, [wheel])] == ["site-packages/bin/datafix-run"]
