@@ -7,6 +7,7 @@ values or a ``TaskFailed`` carrying the user-facing message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from .build.site import SITE_DIR, install_site
 from .build.wrapdir import publish_wrapper
 from .cache import atomic_write
 from .codegen.cached import cached_render
-from .codegen.render import module_name, py_ident
+from .codegen.render import module_name, wrap_files
 from .codegen.wrapdir import WRAP_DIR, wrapper_dir, wrapper_dir_name
 from .console import say, warn
 from .context import Context
@@ -251,11 +252,26 @@ def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
                           ctx.async_mode)
     wrap = staged_wrapper(ctx, name)  # published into python_wrap/ by compile, with the module, as a whole
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode(), durable=False)
-    atomic_write(wrap / "shim.mochi", files.shim.encode(), durable=False)
-    atomic_write(wrap / f"{py_ident(name)}_externs.py", files.externs.encode(), durable=False)
-    atomic_write(wrap / "SKIPPED.txt", files.skipped.encode(), durable=False)
-    _write_json(out / "codegen.json", {"wrapper-sha256": files.wrapper_sha256})
+    written = wrap_files(name, files)
+    for rel, text in written.items():
+        atomic_write(wrap / rel, text, durable=False)
+    _clear_extras(wrap, {*written, f"{module_name(name)}.abi3.so"})
+    _write_json(out / "codegen.json", {"wrapper-sha256": files.wrapper_sha256,
+                                       "files": {rel: hashlib.sha256(b).hexdigest() for rel, b in written.items()}})
     return {"wrapper_sha256": files.wrapper_sha256}
+
+
+def _clear_extras(wrap: Path, keep: set[str]) -> None:
+    """python_wrap/<dist>/ holds what the lock writes there and nothing else (a dropped file, a stale
+    bytecode cache would run beside it)."""
+    import shutil
+    for child in wrap.iterdir():
+        if child.name in keep and child.is_file() and not child.is_symlink():
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
@@ -281,10 +297,11 @@ def act_compile(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
 
 def act_site(ctx: Context, names: list[str]) -> dict[str, Any] | TaskFailed:
     root = Path(ctx.root)
-    wheels = [Path(read_json(_deps_dir(ctx, n) / "fetch.json")["path"]) for n in names]
+    fetched = [read_json(_deps_dir(ctx, n) / "fetch.json") for n in names]
+    wheels = [Path(f["path"]) for f in fetched]
     try:
         install_site(wheels, ctx.interpreter, ctx.python_version, root / "python_wrap" / SITE_DIR,
-                     Path(ctx.cache))
+                     Path(ctx.cache), [f["blake3"] for f in fetched])
     except BridgeError as exc:
         return _failed(exc)
     return {"installed": len(wheels)}
@@ -298,7 +315,7 @@ def act_capabilities(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | Task
         caps, status = apply_db(pin["name"], pin["version"], findings, load_db())
     except BridgeError as exc:
         return _failed(exc)
-    _write_json(out / "capabilities.json", {"capabilities": caps, "free_threaded": status,
+    _write_json(out / "capabilities.json", {"capabilities": sorted(caps), "free_threaded": status,
                                             "trio": needs_trio(imports),  # R12, read by the surface stage
                                             "findings": [f.to_dict() for f in findings]})
     return {"capabilities": caps}
@@ -339,7 +356,7 @@ def lock_entries(ctx: Context) -> tuple[list[LockEntry], dict[str, Counter[str]]
             wheel_blake3=fetched["blake3"], wheel_sha256=fetched["sha256"],
             pypi_simple_sha256=fetched["simple_sha256"], stub_provenance=stubs.get("provenance", ""),
             stub_sha256=stubs.get("sha256", ""), stub_distribution=stubs.get("stub_dist", ""),
-            capabilities=tuple(caps["capabilities"]),
+            capabilities=tuple(sorted(caps["capabilities"])),  # a set: mochi.lock writes it sorted
             capabilities_declared=tuple(ctx.capabilities_declared or ()),
             wrapper_sha256=codegen.get("wrapper-sha256", ""),
             extras=tuple(pin["extras"]), markers=pin["markers"],

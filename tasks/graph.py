@@ -30,7 +30,7 @@ from .codegen.render import module_name, py_ident
 from .codegen.wrapdir import wrapper_dir
 from .context import Context
 from .detect import detect_context
-from .dispatch import run_action, wheel_present
+from .dispatch import run_action, site_intact, wheel_present, wrap_intact, wrappers_intact
 from .resolve.sources import import_key
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks", "task_dicts"]
@@ -155,7 +155,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                    "targets": [str(d / f"{module_name(name)}.c"), str(d / "codegen.json"), str(wrap / "shim.mochi"),
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
                    "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
-                                                "strict": ctx.strict_returns, "async": ctx.async_mode})]}
+                                                "strict": ctx.strict_returns, "async": ctx.async_mode}),
+                                (wrap_intact, [str(root), name, ctx.interpreter])]}
 
     def compile_task() -> dict[str, Any]:
         """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""
@@ -166,7 +167,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                 + [str(rt / f) for f in RUNTIME_FILES],
                 "targets": [str(wrapper_dir(root, n) / f) for n in names for f in _wrapper_files(n)],
                 "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter, "floor": list(ctx.abi_floor),
-                                             "names": names})]}
+                                             "names": names}), (wrappers_intact, [str(root), names, ctx.interpreter])]}
 
     def capabilities_tasks() -> Iterator[dict[str, Any]]:
         """Audit what each pinned wheel's code can do (static scan + capabilities/db.toml)."""
@@ -185,7 +186,8 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
         return {"basename": "site", "actions": [(run_action, ["act_site", args, names])],
                 "file_dep": [str(deps_dir(n) / "fetch.json") for n in names], "task_dep": ["fetch"],
                 "targets": [str(root / "python_wrap" / SITE_DIR / MARKER)],
-                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter})]}
+                "uptodate": [config_changed({**tool, "interpreter": ctx.interpreter}),
+                             (site_intact, [str(root), names, ctx.interpreter])]}
 
     def lock_task() -> dict[str, Any]:
         """Aggregate mochi.lock and pylock.toml."""

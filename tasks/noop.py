@@ -10,6 +10,7 @@ unreadable falls through to the full graph, which then decides.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ def _stat(path: str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size]
 
 
+def _tree(root: Path) -> dict[str, list[int]]:
+    """The identity of every entry under *root* (python_wrap/): inode, size, mtime and ctime, so that any
+    edit, added or removed file (a directory's times move with its entries) sends the lock to the graph,
+    whose up-to-date tests verify the files themselves."""
+    out: dict[str, list[int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [".", *dirnames, *filenames]:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            out[str(path)] = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return out
+
+
 def _state(ctx: Context) -> dict[str, Any]:
     # The import lines, not the .mochi files: a lock after editing a comment is still a no-op.
     return {"version": __version__, "ctx": json.loads(json.dumps(ctx.as_args())), "imports": import_key(Path(ctx.root))}
@@ -50,7 +67,7 @@ def write_stamp(ctx: Context, creators: dict[str, Callable[..., Any]]) -> None:
     files.add(str(Path(ctx.root) / ".mochi" / "doit.sqlite3"))
     atomic_write(Path(ctx.root) / STAMP, json.dumps({
         **_state(ctx), "tasks": sorted(t["full_name"] for t in tasks if t["full_name"] != "check"),
-        "files": {f: _stat(f) for f in sorted(files)}}).encode())
+        "files": {f: _stat(f) for f in sorted(files)}, "python_wrap": _tree(Path(ctx.root) / "python_wrap")}).encode())
 
 
 def read_unchanged(ctx: Context) -> list[str] | None:
@@ -64,5 +81,7 @@ def read_unchanged(ctx: Context) -> list[str] | None:
         return None
     files = data.get("files", {})
     if not files or any(stat is None or _stat(path) != stat for path, stat in files.items()):
+        return None
+    if data.get("python_wrap") != _tree(Path(ctx.root) / "python_wrap"):
         return None
     return list(data.get("tasks", []))

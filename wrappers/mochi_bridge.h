@@ -124,6 +124,8 @@ typedef struct {
     int ntypes;
     int strict_returns; /* 0: return values pass through unchecked ([python].strict-return-types) */
     int async_mode;     /* MB_ASYNC_PER_CALL or MB_ASYNC_PERSISTENT */
+    const char *imports; /* the distribution's own top-level import names, space-separated (NULL: none known):
+                          * one already imported from elsewhere at another version refuses the wrapper */
 } mb_module_spec;
 
 /* Per-module state; its size is the module definition's m_size. */

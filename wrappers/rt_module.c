@@ -526,11 +526,14 @@ static int add_externs(PyObject *module, mb_state *st)
     return rc;
 }
 
-/* Make the locked packages importable: `mochi-py lock` installs them into python_wrap/site-packages,
- * one directory above each wrapper. Appended, so an environment that already provides a package
- * keeps precedence; a module without __file__ (linked into a host) has nothing to add. */
-static int add_site_path(PyObject *module)
+/* Make the locked packages importable, and the lock win: `mochi-py lock` installs them into
+ * python_wrap/site-packages, one directory above each wrapper, which goes FIRST on sys.path (moved
+ * there if it is already further down), so an older or newer copy elsewhere on the path is never the
+ * one imported. A module without __file__ (linked into a host) has nothing to add. *site_out is a new
+ * reference to the directory, or NULL when there is none. */
+static int add_site_path(PyObject *module, PyObject **site_out)
 {
+    *site_out = NULL;
     PyObject *file = PyModule_GetFilenameObject(module);
     if (file == NULL) {
         PyErr_Clear();
@@ -548,11 +551,30 @@ static int add_site_path(PyObject *module)
     if (isdir == Py_True) {
         PyObject *path = PySys_GetObject("path"); /* borrowed */
         if (path != NULL && PyList_Check(path)) {
-            int has = PySequence_Contains(path, site);
-            if (has < 0 || (!has && PyList_Append(path, site) < 0)) {
+            PyObject *first = PyList_Size(path) > 0 ? PyList_GetItem(path, 0) : NULL; /* borrowed */
+            int at_front = first != NULL ? PyObject_RichCompareBool(first, site, Py_EQ) : 0;
+            if (at_front < 0) {
+                goto done;
+            }
+            while (!at_front) {
+                int has = PySequence_Contains(path, site);
+                if (has < 0) {
+                    goto done;
+                }
+                if (!has) {
+                    break;
+                }
+                PyObject *gone = PyObject_CallMethod(path, "remove", "O", site);
+                if (gone == NULL) {
+                    goto done;
+                }
+                Py_DECREF(gone);
+            }
+            if (!at_front && PyList_Insert(path, 0, site) < 0) {
                 goto done;
             }
         }
+        *site_out = Py_NewRef(site);
     }
     rc = 0;
 done:
@@ -562,6 +584,123 @@ done:
     Py_XDECREF(dir);
     Py_XDECREF(os_path);
     Py_DECREF(file);
+    return rc;
+}
+
+/* The version of *dist* installed where *mod* (already imported) was loaded from, as a new str
+ * reference: from its distribution's metadata in that directory, else its __version__, else
+ * "an unknown version". NULL with an exception set on failure. */
+static PyObject *imported_version(PyObject *os_path, PyObject *mod, PyObject *file, const char *dist)
+{
+    PyObject *base = NULL, *where = NULL, *metadata = NULL, *found = NULL, *kwargs = NULL, *empty = NULL;
+    PyObject *func = NULL, *iter = NULL, *first = NULL, *version = NULL;
+    int is_package = PyObject_HasAttrString(mod, "__path__");
+    PyObject *top = PyObject_CallMethod(os_path, "dirname", "O", file);
+    if (top == NULL) {
+        return NULL;
+    }
+    base = is_package ? PyObject_CallMethod(os_path, "dirname", "O", top) : Py_NewRef(top);
+    if (base == NULL || (where = Py_BuildValue("[O]", base)) == NULL ||
+        (metadata = PyImport_ImportModule("importlib.metadata")) == NULL ||
+        (func = PyObject_GetAttrString(metadata, "distributions")) == NULL ||
+        (kwargs = Py_BuildValue("{s:s,s:O}", "name", dist, "path", where)) == NULL ||
+        (empty = PyTuple_New(0)) == NULL || (found = PyObject_Call(func, empty, kwargs)) == NULL ||
+        (iter = PyObject_GetIter(found)) == NULL) {
+        goto done;
+    }
+    first = PyIter_Next(iter);
+    if (first == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    version = first != NULL ? PyObject_GetAttrString(first, "version") : PyObject_GetAttrString(mod, "__version__");
+    if (version == NULL || !PyUnicode_Check(version)) {
+        PyErr_Clear();
+        Py_XDECREF(version);
+        version = PyUnicode_FromString("an unknown version");
+    }
+done:
+    Py_XDECREF(first);
+    Py_XDECREF(iter);
+    Py_XDECREF(found);
+    Py_XDECREF(empty);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(func);
+    Py_XDECREF(metadata);
+    Py_XDECREF(where);
+    Py_XDECREF(base);
+    Py_DECREF(top);
+    return version;
+}
+
+/* Refuse to run against another version of the wrapped distribution than the locked one: when one of
+ * its import names (spec->imports) is already in sys.modules, loaded from outside *site* and of another
+ * version, raise ImportError naming both versions. Returns 0 when the wrapper may run. */
+static int refuse_other_version(const mb_module_spec *spec, PyObject *site)
+{
+    if (spec->imports == NULL || *spec->imports == '\0') {
+        return 0;
+    }
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    if (modules == NULL || !PyDict_Check(modules)) {
+        return 0;
+    }
+    PyObject *os_path = PyImport_ImportModule("os.path");
+    if (os_path == NULL) {
+        return -1;
+    }
+    PyObject *real_site = NULL, *prefix = NULL;
+    if ((real_site = PyObject_CallMethod(os_path, "realpath", "O", site)) == NULL ||
+        (prefix = PyObject_CallMethod(os_path, "join", "Os", real_site, "")) == NULL) {
+        Py_XDECREF(real_site);
+        Py_DECREF(os_path);
+        return -1;
+    }
+    int rc = 0;
+    const char *name = spec->imports;
+    while (rc == 0 && *name) {
+        const char *end = strchr(name, ' ');
+        size_t len = end ? (size_t)(end - name) : strlen(name);
+        PyObject *key = PyUnicode_FromStringAndSize(name, (Py_ssize_t)len);
+        name = end ? end + 1 : name + len;
+        PyObject *mod = key != NULL ? PyDict_GetItemWithError(modules, key) : NULL; /* borrowed */
+        if (mod == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;
+            Py_XDECREF(key);
+            continue;
+        }
+        PyObject *file = PyObject_GetAttrString(mod, "__file__");
+        if (file == NULL || !PyUnicode_Check(file)) { /* a namespace package or a built-in: nothing to compare */
+            PyErr_Clear();
+            Py_XDECREF(file);
+            Py_DECREF(key);
+            continue;
+        }
+        PyObject *real = PyObject_CallMethod(os_path, "realpath", "O", file);
+        PyObject *inside = real != NULL ? PyObject_CallMethod(real, "startswith", "O", prefix) : NULL;
+        if (inside == NULL) {
+            rc = -1;
+        } else if (inside != Py_True) {
+            PyObject *version = imported_version(os_path, mod, file, spec->dist);
+            if (version == NULL) {
+                rc = -1;
+            } else if (PyUnicode_CompareWithASCIIString(version, spec->version) != 0) {
+                PyErr_Format(PyExc_ImportError,
+                             "%s %U is already imported (module %U from %U), but this wrapper was locked against "
+                             "%s %s (%U): import the wrapper before anything imports %U, or lock the version in "
+                             "use (mochi.toml, then `mochi-py lock`)",
+                             spec->dist, version, key, file, spec->dist, spec->version, site, key);
+                rc = -1;
+            }
+            Py_XDECREF(version);
+        }
+        Py_XDECREF(inside);
+        Py_XDECREF(real);
+        Py_DECREF(file);
+        Py_DECREF(key);
+    }
+    Py_DECREF(prefix);
+    Py_DECREF(real_site);
+    Py_DECREF(os_path);
     return rc;
 }
 
@@ -614,7 +753,13 @@ int mb_module_exec(PyObject *module, const mb_module_spec *spec)
         PyModule_AddStringConstant(module, "__mochi_version__", spec->version) < 0) {
         return -1;
     }
-    if (add_site_path(module) < 0 || mb_capi_add(module) < 0) {
+    PyObject *site = NULL;
+    if (add_site_path(module, &site) < 0) {
+        return -1;
+    }
+    int refused = site != NULL ? refuse_other_version(spec, site) : 0;
+    Py_XDECREF(site);
+    if (refused < 0 || mb_capi_add(module) < 0) {
         return -1;
     }
     return add_externs(module, st);

@@ -2,8 +2,9 @@
 
 Compiled modules are content-addressed in the cache under a key of the generated C source, the
 runtime sources, the compiler identity, the ABI floor and the flags; a hit is copied and compiles
-nothing (R2). Misses are built together by a single `cmake --build -j`, never by two ninja runs in
-one build directory.
+nothing (R2). Each entry has its BLAKE3 stored beside it and is verified on every use: a module
+whose bytes changed in the cache (poisoned, truncated) is compiled again, never installed. Misses
+are built together by a single `cmake --build -j`, never by two ninja runs in one build directory.
 
 The runtime (`wrappers/*.c`) is compiled once per build configuration into a static library with
 the modules' flags and ABI floor, position-independent and with hidden visibility, and linked into
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from blake3 import blake3
 
 from .. import __version__
 from ..cache import StageEntry, atomic_write, file_lock, stage_key, stage_lookup, stage_store
@@ -32,11 +36,13 @@ __all__ = [
     "RUNTIME_ARCHIVE",
     "WrapperJob",
     "build_wrappers",
+    "cached_wrapper",
     "compiler_identity",
     "find_tool",
     "render_cmakelists",
     "runtime_dir",
     "runtime_key",
+    "store_wrapper",
     "wrapper_key",
 ]
 
@@ -44,6 +50,7 @@ COMPILE_FLAGS = ("-O2", "-fno-plt", "-Wall", "-Werror=implicit-function-declarat
 RUNTIME_SOURCES = ("rt_module.c", "rt_convert.c", "rt_callback.c", "rt_capi.c")
 RUNTIME_FILES = ("mochi_bridge.h", *RUNTIME_SOURCES)
 RUNTIME_ARCHIVE = "libmochi_rt.a"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 PCH_FROM = 4
 """Modules in one build from which a precompiled header pays for itself."""
 
@@ -171,10 +178,10 @@ def build_wrappers(jobs: list[WrapperJob], interpreter: str, abi_floor: tuple[in
     missing: list[tuple[WrapperJob, str]] = []
     for job in jobs:
         key = wrapper_key(job.c_source.read_text(encoding="utf-8"), runtime, compiler, abi_floor)
-        cached = cache / "wrappers" / key / f"{job.module}.abi3.so"
-        if cached.is_file():
-            _install(cached, job)
-            results[job.dist] = {"key": key, "file": cached.name, "cached": "yes"}
+        blob = cached_wrapper(cache, key, job.module)
+        if blob is not None:
+            results[job.dist] = {"key": key, "file": f"{job.module}.abi3.so", "cached": "yes",
+                                 "sha256": _install(blob, job)}
         else:
             missing.append((job, key))
     if not missing:
@@ -204,11 +211,37 @@ def build_wrappers(jobs: list[WrapperJob], interpreter: str, abi_floor: tuple[in
         built = out_dir / f"{job.module}.abi3.so"
         if not built.is_file():
             raise BridgeError(f"the build produced no {built.name}", "report this as a bug")
-        entry = cache / "wrappers" / key / built.name
-        atomic_write(entry, built.read_bytes())
-        _install(entry, job)
-        results[job.dist] = {"key": key, "file": built.name, "cached": "no"}
+        blob = built.read_bytes()
+        store_wrapper(cache, key, job.module, blob)
+        results[job.dist] = {"key": key, "file": built.name, "cached": "no", "sha256": _install(blob, job)}
     return results
+
+
+def _wrapper_entry(cache: Path, key: str, module: str) -> tuple[Path, Path]:
+    if not _HEX64.match(key) or not module.isidentifier():
+        raise BridgeError(f"refusing cache path for wrapper key {key!r} and module {module!r}")
+    blob = cache / "wrappers" / key / f"{module}.abi3.so"
+    return blob, blob.with_name(f"{blob.name}.blake3")
+
+
+def cached_wrapper(cache: Path, key: str, module: str) -> bytes | None:
+    """The compiled module *key* from the cache, verified against the BLAKE3 stored beside it; None when
+    absent or when its bytes are not the ones stored (a poisoned or corrupt entry is never used: the
+    caller compiles it again and :func:`store_wrapper` replaces it)."""
+    blob_path, digest_path = _wrapper_entry(cache, key, module)
+    try:
+        blob, digest = blob_path.read_bytes(), digest_path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return blob if blake3(blob).hexdigest() == digest else None
+
+
+def store_wrapper(cache: Path, key: str, module: str, blob: bytes) -> None:
+    """Publish a compiled module and its BLAKE3 (the digest last: a reader never trusts a half entry)."""
+    blob_path, digest_path = _wrapper_entry(cache, key, module)
+    with file_lock(cache / "locks" / "wrappers" / f"{key}.lock"):
+        atomic_write(blob_path, blob)
+        atomic_write(digest_path, f"{blake3(blob).hexdigest()}\n".encode())
 
 
 def _cached_runtime(cache: Path, key: str, build_dir: Path) -> Path | None:
@@ -224,16 +257,8 @@ def _cached_runtime(cache: Path, key: str, build_dir: Path) -> Path | None:
     return dest
 
 
-def _install(blob: Path, job: WrapperJob) -> None:
-    """The cached module into the project: a hardlink where the file system allows (uv links its own
-    environments the same way), else a copy; replaced atomically either way."""
-    dest = job.dest_dir / blob.name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
-    try:
-        tmp.unlink(missing_ok=True)
-        os.link(blob, tmp)
-        tmp.replace(dest)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        atomic_write(dest, blob.read_bytes(), durable=False)
+def _install(blob: bytes, job: WrapperJob) -> str:
+    """The verified module into the project, as a copy of its own (a hardlink would let an edit of the
+    project's file change the cache every other project reads); its SHA-256, for `.mochi/compile.json`."""
+    atomic_write(job.dest_dir / f"{job.module}.abi3.so", blob, durable=False)
+    return hashlib.sha256(blob).hexdigest()

@@ -6,7 +6,12 @@ for `pypi-simple-sha256` and re-verifies the PEP 740 provenance of the release's
 (`attestation-publisher`, `provenance-sha256`: `lock/attestations.py`); re-extracts the stubs for
 `stub-provenance` and `stub-sha256`; and regenerates the wrapper sources for `wrapper-sha256`. It
 also checks that the lock covers the manifest as written and that `pylock.toml` is the one the lock
-renders. The result is a list of per-package, per-field drifts; an empty list means the lock holds.
+renders. The files that run are verified too (`build/verify.py`): each `python_wrap/<dist>/` must hold
+exactly the generated files as they render from the verified surface, the compiled module the lock's
+build record names (built from those sources, by this compiler) and nothing else; and
+`python_wrap/site-packages` exactly the files of the locked wheels' RECORDs (bytecode caches checked
+against their sources by the target interpreter). The result is a list of per-package, per-field (or
+per-file) drifts; an empty list means the lock holds.
 
 Packages are checked concurrently (each asks the index once for its file). Work the cache already
 holds is reused only where that proves the same thing: a cached wheel is re-hashed unless its file
@@ -18,14 +23,21 @@ the settings, exactly what recomputing them would produce. Nothing is written to
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..audit.capabilities import DbEntry, apply_db, cached_scan, load_db, needs_trio
+from ..build.compile import compiler_identity, runtime_dir, wrapper_key
+from ..build.site import SITE_DIR
+from ..build.verify import pyc_problems, site_problems, tree_problems
 from ..cache import digest_file, recorded_digests, wheel_path
 from ..codegen.cached import cached_render
+from ..codegen.render import GeneratedFiles, module_name, wrap_files
+from ..codegen.wrapdir import WRAP_DIR, wrapper_dir, wrapper_dir_name
 from ..context import Context
 from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
@@ -52,8 +64,12 @@ class Drift:
     actual: str
     unverified: bool = False
     """The field could not be recomputed (offline, or the index did not answer): not known to differ."""
+    message: str = ""
+    """For a file that runs (`field` is its path): what is wrong with it, said instead of locked/actual."""
 
     def __str__(self) -> str:
+        if self.message:
+            return f"{self.package}: {self.field}: {self.message}"
         if self.unverified:
             return f"{self.package}: {self.field}: not verified: {self.actual}"
         return f"{self.package}: {self.field}: locked {self.locked or '(none)'}, actual {self.actual or '(none)'}"
@@ -81,12 +97,16 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
     wanted = {d.name for d in manifest.dependencies}
     drifts += [Drift(e.name, "requested", e.requested, "") for e in entries if e.direct and e.name not in wanted]
     edges = {e.name: e.dependencies for e in entries}
+    wheels: list[Path | None] = []
     with tempfile.TemporaryDirectory(prefix="mochi-check-") as tmp, ThreadPoolExecutor(
             max_workers=max(1, min(_WORKERS, len(entries)))) as pool:
-        for found in pool.map(lambda e: _check_entry(e, ctx, Path(tmp) / e.name,
-                                                     [locked[n] for n in requirement_closure(e.name, edges)]),
-                              entries):
+        for found, wheel in pool.map(lambda e: _check_entry(e, ctx, Path(tmp) / e.name,
+                                                            [locked[n] for n in requirement_closure(e.name, edges)]),
+                                     entries):
             drifts += found  # in lock order, whatever order they finished in
+            wheels.append(wheel)
+        if entries and all(w is not None for w in wheels):  # against wheels that verified, else that drift says it
+            drifts += _site_drifts(root, [w for w in wheels if w is not None], ctx.interpreter)
     pylock = root / "pylock.toml"
     expected = render_pylock(entries, ctx.requires_python)
     actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
@@ -125,7 +145,51 @@ def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
     return Path(built.path)
 
 
-def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[LockEntry]) -> list[Drift]:
+def _site_drifts(root: Path, wheels: list[Path], interpreter: str) -> list[Drift]:
+    """`python_wrap/site-packages` against the locked wheels' RECORDs (the wheels verified by the caller)."""
+    site = root / "python_wrap" / SITE_DIR
+    problems = site_problems(site, wheels) + pyc_problems(site, interpreter, SITE_DIR)
+    return [Drift("python_wrap", p.path, "", "", message=p.what) for p in problems]
+
+
+def _wrap_drifts(entry: LockEntry, ctx: Context, files: GeneratedFiles) -> list[Drift]:
+    """`python_wrap/<dist>/`: the generated files as they render from the verified surface, the compiled
+    module as the lock's build record says (built from these very sources), no other file."""
+    root = Path(ctx.root)
+    wrap = wrapper_dir(root, entry.name)
+    prefix = f"{WRAP_DIR}/{wrapper_dir_name(entry.name)}"
+    expected = {rel: hashlib.sha256(blob).hexdigest() for rel, blob in wrap_files(entry.name, files).items()}
+    module = f"{module_name(entry.name)}.abi3.so"
+    drifts = []
+    try:
+        built = json.loads((root / ".mochi" / "compile.json").read_text(encoding="utf-8"))[entry.name]
+        expected[module] = str(built["sha256"])
+        if built["file"] != module or built["key"] != wrapper_key(files.c_source, runtime_dir(), _compiler(),
+                                                                  ctx.abi_floor):
+            drifts.append(Drift(entry.name, f"{prefix}/{module}", "", "",
+                                message="built from other sources or by another compiler than these"))
+    except (OSError, ValueError, KeyError, TypeError):
+        expected[module] = ""
+        drifts.append(Drift(entry.name, f"{prefix}/{module}", "", "",
+                            message="no build record (.mochi/compile.json) to verify it against, "
+                            "as after a lock by an older version"))
+    problems = tree_problems(wrap, {k: v for k, v in expected.items() if v}, prefix)
+    problems += pyc_problems(wrap, ctx.interpreter, prefix)
+    drifts += [Drift(entry.name, p.path, "", "", message=p.what) for p in problems
+               if not (p.path == f"{prefix}/{module}" and not expected[module])]
+    return drifts
+
+
+def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[LockEntry]
+                 ) -> tuple[list[Drift], Path | None]:
+    """The entry's drifts, and its wheel when that verified (for the site-packages check)."""
+    verified: list[Path] = []
+    drifts = _entry_drifts(entry, ctx, scratch, needs, verified)
+    return drifts, verified[0] if verified else None
+
+
+def _entry_drifts(entry: LockEntry, ctx: Context, scratch: Path, needs: list[LockEntry], verified: list[Path]
+                  ) -> list[Drift]:
     drifts: list[Drift] = []
     try:
         wheel = _wheel_copy(entry, ctx, scratch)
@@ -142,7 +206,9 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
     if wheel_ok:
         findings, imports = cached_scan(cache, wheel, digests.blake3, store=False)
         caps, _ = apply_db(entry.name, entry.version, findings, _db())
-        _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))
+        verified.append(wheel)
+        # a set: compared (and shown) sorted, whatever order the scan found them in
+        _compare(drifts, entry, "capabilities", ",".join(sorted(entry.capabilities)), ",".join(sorted(caps)))
     if entry.source_kind == "index":
         listed = None
         try:
@@ -175,10 +241,16 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
     except BridgeError as exc:
         return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, f"unavailable: {exc.message}")]
     files = cached_render(cache, surface, ctx.abi_floor, ctx.strict_returns, ctx.async_mode, store=False)
-    _compare(drifts, entry, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)
-    return drifts
+    if entry.wrapper_sha256 != files.wrapper_sha256:
+        return [*drifts, Drift(entry.name, "wrapper-sha256", entry.wrapper_sha256, files.wrapper_sha256)]
+    return drifts + _wrap_drifts(entry, ctx, files)
 
 
 @functools.cache
 def _db() -> list[DbEntry]:
     return load_db()
+
+
+@functools.cache
+def _compiler() -> str:
+    return compiler_identity()

@@ -692,6 +692,7 @@ static const mb_class classes[] = {
 static const mb_module_spec spec = {
     "formfix", "1.0", functions, 154,
     classes, 10, types, 3, 1, MB_ASYNC_PER_CALL,
+    "formfix", /* imported elsewhere at another version: refused */
 };
 
 static int exec_module(PyObject *module)

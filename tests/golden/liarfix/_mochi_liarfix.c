@@ -78,6 +78,7 @@ static const mb_function functions[] = {
 static const mb_module_spec spec = {
     "liarfix", "1.0", functions, 19,
     NULL, 0, NULL, 0, 1, MB_ASYNC_PER_CALL,
+    "liarfix", /* imported elsewhere at another version: refused */
 };
 
 static int exec_module(PyObject *module)

@@ -84,6 +84,7 @@ static const mb_class classes[] = {
 static const mb_module_spec spec = {
     "skipfix", "1.0", functions, 17,
     classes, 2, NULL, 0, 1, MB_ASYNC_PER_CALL,
+    "skipfix", /* imported elsewhere at another version: refused */
 };
 
 static int exec_module(PyObject *module)

@@ -315,6 +315,7 @@ static const mb_class classes[] = {
 static const mb_module_spec spec = {
     "tablefix", "1.0", functions, 60,
     classes, 1, types, 10, 1, MB_ASYNC_PER_CALL,
+    "tablefix", /* imported elsewhere at another version: refused */
 };
 
 static int exec_module(PyObject *module)

@@ -231,6 +231,7 @@ static const mb_class classes[] = {
 static const mb_module_spec spec = {
     "typedfix", "1.0", functions, 49,
     classes, 1, types, 1, 1, MB_ASYNC_PER_CALL,
+    "typedfix", /* imported elsewhere at another version: refused */
 };
 
 static int exec_module(PyObject *module)
