@@ -376,6 +376,9 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
             for reason, what in _NOTABLE_SKIPS.items():
                 if count := reasons[e.name][reason]:
                     say(ctx.verbosity, f"  {e.name}: {count} {what} ({reason}; see python_wrap/{e.name}/SKIPPED.txt)")
+            if why := read_json(_deps_dir(ctx, e.name) / "stubs.json").get("unsandboxed"):
+                warn(ctx.verbosity, f"{e.name}: stubs read from its sources, the package was not imported: no "
+                     f"sandbox for stubgen on this system ({why})")
     for line in lock_notes(entries, ctx):
         say(ctx.verbosity, line)
     union = sorted({c for e in entries for c in e.capabilities})
