@@ -160,8 +160,8 @@ def test_a_sigkilled_lock_takes_its_workers_and_the_sandbox_with_it(tmp_path: Pa
 
 def test_the_watchdog_stops_every_process(tmp_path: Path, sleeper: tuple[FixtureIndex, str]) -> None:
     idx, marker = sleeper
-    proc = _start(tmp_path, idx, marker, env={"MOCHI_LOCK_TIMEOUT": "25"})
-    _sleeping_in_stubgen(proc, marker)
+    # it fires wherever the lock is by then (most likely in stubgen's sandbox): either way nothing may be left
+    proc = _start(tmp_path, idx, marker, env={"MOCHI_LOCK_TIMEOUT": "10"})
     rc, out, err = _ends_with_nothing_left(proc, marker)
     assert rc == 2, out + err
-    assert "error: the lock did not finish within 25 s; it was stopped, and every process it started" in err
+    assert "error: the lock did not finish within 10 s; it was stopped, and every process it started" in err
