@@ -120,15 +120,20 @@ def kill_descendants(pid: int | None = None) -> None:
     """SIGKILL every process below *pid* (default: this one) and reap those that are its children, until none
     is left (a process may fork while the tree is walked)."""
     me = os.getpid() if pid is None else pid
+    killed: set[int] = set()
     for _ in range(500):
         found = [p for p in descendants(me) if p not in _spared]
         for child in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(child, signal.SIGKILL)
         if me == os.getpid():
-            with contextlib.suppress(ChildProcessError):
-                while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                    pass
+            killed.update(found)
+            for child in list(killed):  # only those killed here: a caller's own children stay its to wait for
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(child, os.WNOHANG)[0] == child:
+                        killed.discard(child)
+                    continue
+                killed.discard(child)  # not a child of this process: its own parent reaps it
         if not found:
             return
         time.sleep(0.01)

@@ -215,7 +215,7 @@ def _probe() -> SandboxStatus:
                               "/home/sandbox", "/")
         try:
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30,
-                                  check=False)
+                                  check=False, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         except (OSError, subprocess.SubprocessError) as exc:
             return SandboxStatus(False, str(exc))
     if proc.returncode != 0:
