@@ -404,6 +404,9 @@ def act_lock(ctx: Context) -> dict[str, Any] | TaskFailed:
                 if count := reasons[e.name][reason]:
                     skipped = f"{WRAP_DIR}/{wrapper_dir_name(e.name)}/SKIPPED.txt"
                     say(ctx.verbosity, f"  {e.name}: {count} {what} ({reason}; see {skipped})")
+            if why := read_json(_deps_dir(ctx, e.name) / "stubs.json").get("unsandboxed"):
+                warn(ctx.verbosity, f"{e.name}: stubs read from its sources, the package was not imported: no "
+                     f"sandbox for stubgen on this system ({why})")
     for line in lock_notes(entries, ctx):
         say(ctx.verbosity, line)
     union = sorted({c for e in entries for c in e.capabilities})

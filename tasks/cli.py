@@ -7,7 +7,8 @@ alias of `--project`. `-q` prints only failures and `-v` more, on every command.
 
 Exit codes (DESIGN §9, plus 3): 0 ok; 1 drift (`check`, or `lock --frozen`/`sync` against a lock that
 disagrees); 2 bad usage or input (a lock that cannot be made included); 3 `check` could not verify every
-field (offline, or the index did not answer) and found no drift in what it could.
+field (offline, or the index did not answer) and found no drift in what it could; 130 Ctrl-C, 143 SIGTERM
+(a lock ends every process it started first).
 
 Each command is one entry of `_COMMANDS`: the function adding its options, the one running it (both in
 `tasks.commands`), and its help texts.
@@ -25,7 +26,10 @@ from . import commands as c
 from .commands import EXIT_DRIFT, EXIT_INPUT, EXIT_OK, EXIT_UNVERIFIED
 from .errors import BridgeError, storage_error
 
-__all__ = ["EXIT_DRIFT", "EXIT_INPUT", "EXIT_OK", "EXIT_UNVERIFIED", "entrypoint", "main"]
+__all__ = ["EXIT_DRIFT", "EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNVERIFIED", "entrypoint", "main"]
+
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 
 
 def _common(top: bool) -> argparse.ArgumentParser:
@@ -123,6 +127,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
     except BridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a lock (a lock stops itself: tasks.reaper)
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as exc:  # a full or read-only disk, an unreadable file: say where and what to do
         print(f"error: {storage_error(exc)}", file=sys.stderr)
         return EXIT_INPUT

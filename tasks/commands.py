@@ -110,16 +110,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return _lock(project_root(args), args.jobs, _verbosity(args), frozen=True)
 
 
-def _watchdog(seconds: float) -> None:
-    """End the process if the run outlives *seconds*: a stuck worker must not hang a lock (doit#461)."""
+def _watchdog(seconds: float) -> threading.Timer:
+    """End the process if the run outlives *seconds*: a stuck worker must not hang a lock (doit#461). Every
+    process the lock started ends with it (:mod:`tasks.reaper`)."""
+    from .reaper import stop
+
     def expire() -> None:
-        sys.stderr.write(f"error: the lock did not finish within {seconds:.0f} s; it was stopped\n"
-                         "  hint: rerun it (finished stages are kept); set MOCHI_LOCK_TIMEOUT to allow longer\n")
-        sys.stderr.flush()
-        os._exit(2)
+        stop(f"error: the lock did not finish within {seconds:.0f} s; it was stopped, and every process it started "
+             "with it\n  hint: rerun it (finished stages are kept); set MOCHI_LOCK_TIMEOUT to allow longer", EXIT_INPUT)
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def _frozen_precheck(root: Path) -> int | None:
@@ -156,12 +158,24 @@ def _lock(root: Path, jobs: int, verbosity: int, release: tuple[str, ...] = (), 
 
 def _lock_once(root: Path, jobs: int, verbosity: int, release: tuple[str, ...], elevation: str,
                frozen: bool) -> int:
+    from .reaper import guarded
+
+    # Ctrl-C, SIGTERM, the watchdog, a dead worker and the end of the run end every process the lock started
+    with guarded():
+        watchdog = _watchdog(float(os.environ.get("MOCHI_LOCK_TIMEOUT", "3600")))
+        try:
+            return _lock_guarded(root, jobs, verbosity, release, elevation, frozen)
+        finally:
+            watchdog.cancel()
+
+
+def _lock_guarded(root: Path, jobs: int, verbosity: int, release: tuple[str, ...], elevation: str,
+                  frozen: bool) -> int:
     from .detect import detect_context
     from .noop import read_unchanged
 
     started = time.monotonic()
     ran_after = time.time()
-    _watchdog(float(os.environ.get("MOCHI_LOCK_TIMEOUT", "3600")))
     if frozen and (rc := _frozen_precheck(root)) is not None:
         return rc
     ctx = detect_context(root, release=release, elevation=elevation, frozen=frozen, verbosity=verbosity)
@@ -195,7 +209,14 @@ def _run_graph(ctx: Context, jobs: int, started: float, ran_after: float) -> int
         argv += ["-n", str(jobs), "-P", "process"]
         from . import actions  # noqa: F401 - imported once here, so forked workers inherit it instead of each importing it
     argv.append("lock")
-    rc = BridgeDoitMain(loader, config_filenames=()).run(argv)
+    from .reaper import stop, watch_workers
+    unwatch = watch_workers(lambda code: stop(
+        f"error: a worker process of the lock died ({_death(code)}); the lock was stopped, and every process it "
+        "started with it\n  hint: rerun it (finished stages are kept)", EXIT_INPUT))
+    try:
+        rc = int(BridgeDoitMain(loader, config_filenames=()).run(argv))
+    finally:
+        unwatch()
     if rc == 0:
         say(ctx.verbosity, summary(Path(ctx.root), started, ran_after))
         write_stamp(ctx, make_tasks(ctx))
@@ -204,6 +225,13 @@ def _run_graph(ctx: Context, jobs: int, started: float, ran_after: float) -> int
         return EXIT_DRIFT
     # doit says 1 (task failed) or 3 (error); for `lock` both mean the input could not be locked.
     return EXIT_INPUT
+
+
+def _death(exitcode: int) -> str:
+    if exitcode < 0:
+        import signal
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit status {exitcode}"
 
 
 def opts_update(p: argparse.ArgumentParser) -> None:

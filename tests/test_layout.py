@@ -17,7 +17,8 @@ TASKS = Path(__file__).resolve().parent.parent / "tasks"
 STAGES = ["resolve", "fetch", "stubs", "surface", "codegen", "build", "audit", "lock", "publish"]
 EDGE = {"tasks", "tasks.errors", "tasks.run", "tasks.cache", "tasks.console", "tasks.context"}
 TOP = {"tasks.graph", "tasks.actions", "tasks.cli", "tasks.commands", "tasks.dispatch", "tasks.reporter", "tasks.noop",
-       "tasks.dot", "tasks.detect", "tasks.__main__", "tasks.publish_graph", "tasks.doit_main"}
+       "tasks.dot", "tasks.detect", "tasks.__main__", "tasks.publish_graph", "tasks.doit_main",
+       "tasks.reaper"}
 
 
 def _module_name(path: Path) -> str:

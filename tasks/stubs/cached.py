@@ -19,6 +19,7 @@ from packaging.tags import Tag
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
 from .ladder import StubSet, StubSource, documents_match, restore_stubs, stub_ladder
+from .sandbox import sandbox_disabled
 
 __all__ = ["cached_stub_ladder", "stubs_key"]
 
@@ -41,7 +42,9 @@ def stubs_key(wheel_blake3: str, package_version: str, source: StubSource, fallb
     return stage_key("stubs", {"wheel": wheel_blake3, "version": package_version, "indexes": list(source.indexes),
                                "python": source.python_version, "tags": tags, "fallback": fallback,
                                "inspect": inspect, "pinned": pinned, "aggressive": aggressive,
-                               "mypy": _mypy_version(), "requirements": list(dependency_digests)})
+                               "mypy": _mypy_version(), "requirements": list(dependency_digests),
+                               # stubs read from the sources for want of a sandbox are not the imported ones
+                               "sandbox": sandbox_disabled()})
 
 
 def cached_stub_ladder(cache: Path, wheel: Path, wheel_blake3: str, dest: Path, package_version: str,

@@ -56,6 +56,8 @@ class StubSet:
     stub_wheel_sha256: str = ""
     problems: dict[str, list[str]] = field(default_factory=dict)
     """module -> [skip reason, detail] for modules no tier could type."""
+    unsandboxed: str = ""
+    """stubgen tier: why no sandbox could import the package here, so its stubs were read from the sources."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -128,7 +130,7 @@ def _dependency_documents(tmp: Path, dependencies: tuple[Path, ...]) -> None:
 
 def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], provenance: str,
              stub_dist: str = "", stub_wheel_sha256: str = "", problems: dict[str, list[str]] | None = None,
-             dependencies: tuple[Path, ...] = ()) -> StubSet:
+             dependencies: tuple[Path, ...] = (), unsandboxed: str = "") -> StubSet:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
@@ -147,7 +149,7 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, stub_dist=stub_dist,
-                   stub_wheel_sha256=stub_wheel_sha256, problems=problems or {})
+                   stub_wheel_sha256=stub_wheel_sha256, problems=problems or {}, unsandboxed=unsandboxed)
 
 
 def documents_match(files: dict[str, bytes], stubs: StubSet) -> bool:
@@ -171,7 +173,7 @@ def restore_stubs(dest: Path, files: dict[str, bytes], stubs: StubSet) -> StubSe
             out.write_bytes(data)
 
     return _publish(dest, fill, stubs.modules, stubs.provenance, stubs.stub_dist, stubs.stub_wheel_sha256,
-                    stubs.problems)
+                    stubs.problems, unsandboxed=stubs.unsandboxed)
 
 
 def _partial(wheel: Path, members: dict[str, zipfile.ZipInfo], typed: list[str]) -> bool:
@@ -338,11 +340,12 @@ def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[s
         out = Path(tmp) / "out"
         result = run_stubgen(src, tops, out, inspect, docstrings=aggressive)
         missing = [t for t in tops if t not in result.written]
-        if missing and not result.network and not result.timed_out:
+        if missing and not result.network and not result.timed_out and not result.unsandboxed:
             # the import failed (its dependencies are not in the sandbox): read the sources instead
             parsed = run_stubgen(src, missing, out, inspect, docstrings=aggressive, parse_only=True)
             result = StubgenResult(written=[*result.written, *parsed.written], network=parsed.network,
-                                   timed_out=parsed.timed_out, output=result.output + parsed.output)
+                                   timed_out=parsed.timed_out, output=result.output + parsed.output,
+                                   unsandboxed=parsed.unsandboxed)
         if aggressive:  # R1: docstring types and standard-library re-exports
             from .heuristics import apply
             apply(out, src)
@@ -366,4 +369,4 @@ def _stubgen_tier(wheel: Path, members: dict[str, zipfile.ZipInfo], tops: list[s
                         shutil.copyfile(path, target / rel)
 
         return _publish(dest, fill, tops, "stubgen" if good else "none", problems=problems,
-                        dependencies=dependencies)
+                        dependencies=dependencies, unsandboxed=result.unsandboxed)

@@ -1,26 +1,30 @@
 """The last stub tier: mypy's stubgen, run in a sandbox because it may import the package (DESIGN §5).
 
-The sandbox is its own process with a clean environment (no inherited `PYTHONPATH`, `HOME`
-pointed at an empty directory, isolated mode), no network (a new network namespace through
-`unshare --net` where the system allows one, and in any case a socket guard that records the
-attempt), and a timeout (30 s, `MOCHI_STUBGEN_TIMEOUT` overrides it). The expected output files
-are checked: stubgen silently skips some sources (`six.py`, vendored directories).
+The import runs in :mod:`tasks.stubs.sandbox`: new user, mount, network and PID namespaces, a root of its
+own (system and interpreter read-only, the sources read-only, only the output writable, an empty HOME
+and `/tmp`, a private `/proc`), no capabilities, and an environment holding nothing of the caller's. A
+socket guard in the runner records a connection attempt (`ImportTimeNetwork`); the network namespace
+is what blocks it, `_socket` and child processes included. Every process of the sandbox ends with it,
+and it has a timeout (30 s, `MOCHI_STUBGEN_TIMEOUT` overrides it). Where the namespaces cannot be had,
+nothing is imported: stubgen reads the sources (parse mode) and the result says why. The expected
+output files are checked: stubgen silently skips some sources (`six.py`, vendored directories).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StubgenResult", "run_stubgen", "sandbox_prefix"]
+from .sandbox import sandbox_command, sandbox_status
+
+__all__ = ["StubgenResult", "run_stubgen"]
 
 _RUNNER = r"""
 import json, socket, sys
@@ -64,19 +68,20 @@ class StubgenResult:
     """The package tried to reach the network while it was imported."""
     timed_out: bool
     output: str
+    unsandboxed: str = ""
+    """Why the package could not be imported in a sandbox here, so stubgen read its sources instead."""
 
 
-@functools.cache
-def sandbox_prefix() -> tuple[str, ...]:
-    """`unshare --net --` when this system lets us make a network namespace, else nothing."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    try:
-        ok = subprocess.run([unshare, "--net", "--", "true"], capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return (unshare, "--net", "--") if ok.returncode == 0 else ()
+_SRC, _OUT, _REPORT, _HOME = "/sandbox/src", "/sandbox/out", "/sandbox/report", "/sandbox/home"
+
+
+def _scrub(out: Path) -> None:
+    """Leave only directories and regular files in the sandbox's output: a symlink planted there would make
+    the stages reading it afterwards read or write outside it."""
+    for path in sorted(out.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        mode = path.lstat().st_mode
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            path.unlink()
 
 
 def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout: float | None = None,
@@ -88,16 +93,35 @@ def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout
     """
     limit = timeout if timeout is not None else float(os.environ.get("MOCHI_STUBGEN_TIMEOUT", "30"))
     out.mkdir(parents=True, exist_ok=True)
+    status = sandbox_status()
+    unsandboxed = "" if parse_only or status.available else status.why_not
+    mode = "parse" if parse_only or unsandboxed else "inspect" if inspect else "import"
     with tempfile.TemporaryDirectory(prefix="mochi-stubgen-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        marker = Path(tmp) / "network-attempt"
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": tmp, "PYTHONNOUSERSITE": "1",
+        report = Path(tmp) / "report"
+        report.mkdir()
+        # nothing of the caller's environment: no PYTHONPATH, no credentials, a minimal PATH
+        env = {"PATH": "/usr/bin:/bin", "HOME": _HOME, "TMPDIR": "/tmp", "PYTHONNOUSERSITE": "1",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
-        cmd = [*sandbox_prefix(), sys.executable, "-I", "-c", _RUNNER, str(marker), str(src), str(out),
-               "parse" if parse_only else "inspect" if inspect else "import", "1" if docstrings else "0", *modules]
-        # Its own session, so the whole tree (stubgen's inspection workers too) is killed on timeout or exit.
-        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        runner = [sys.executable, "-I", "-c", _RUNNER, f"{_REPORT}/network-attempt", _SRC, _OUT, mode,
+                  "1" if docstrings else "0", *modules]
+        if mode == "parse" and not status.available:
+            # nothing is imported: the same runner, outside any namespace, on the real paths
+            home = Path(tmp) / "home"
+            home.mkdir()
+            cmd = [runner[0], "-I", "-c", _RUNNER, str(report / "network-attempt"), str(src), str(out), mode,
+                   runner[7], *modules]
+            env = {**env, "HOME": str(home), "TMPDIR": tmp}
+            cwd = tmp
+        else:
+            root = Path(tmp) / "root"
+            root.mkdir()
+            from ..cache import cache_root
+            hide = [cache_root(), Path.home(), Path.cwd()]
+            cmd = sandbox_command(runner, env, root, binds=[(src, _SRC)], writable=[(out, _OUT), (report, _REPORT)],
+                                  hide=hide, home=_HOME, cwd="/tmp")
+            env, cwd = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, tmp
+        # Its own session, so the whole tree is killed on timeout or exit (the namespace dies with its PID 1).
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
         try:
             output, timed_out = proc.communicate(timeout=limit)[0], False
@@ -107,6 +131,10 @@ def run_stubgen(src: Path, modules: list[str], out: Path, inspect: bool, timeout
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        network = marker.exists()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        network = (report / "network-attempt").exists()
+    _scrub(out)
     written = [m for m in modules if (out / m / "__init__.pyi").is_file() or (out / f"{m}.pyi").is_file()]
-    return StubgenResult(written=written, network=network, timed_out=timed_out, output=output)
+    return StubgenResult(written=written, network=network, timed_out=timed_out, output=output,
+                         unsandboxed=unsandboxed)
