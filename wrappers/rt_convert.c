@@ -764,6 +764,7 @@ static inline int element_ok(PyObject *item, scalar_elem e)
 /* Check every element of an exact list or tuple: the number to widen, or -1 when not settled. One
  * loop per element kind, so the test inside is a single compare. */
 #define MB_CHECK_LOOP(GET, TEST)                                                                              \
+    _Pragma("GCC unroll 4") /* fewer loop tests between the PyList_GetItem calls */                          \
     for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
         PyObject *item = GET(seq, i);                                                                        \
         if (!(TEST)) {                                                                                       \
