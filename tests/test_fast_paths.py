@@ -75,6 +75,20 @@ cases = {
     "take_set": take("take_set", {3, 1, 2}), "take_set_bad": take("take_set", {1, "2"}),
     "take_row_qty": take("take_row", x.fastfix_Row(name="r", qty="many", tags=[])),
     "take_row_tags": take("take_row", x.fastfix_Row(name="r", qty=1, tags=["a", 2])),
+    # past the first few entries (the iterators the checks walk), and fresh (checked in place) sets
+    "map_many_bad": give("give_map", {**{f"k{i}": i for i in range(40)}, "z": None, "y": 1}),
+    "map_many_widen": give("give_map", {f"k{i}": i for i in range(40)}),
+    "int_map_many_bad": give("give_int_map", {**{i: 0.5 for i in range(40)}, "z": 1.0}),
+    "int_map_many_widen": give("give_int_map", {i: i if i % 2 else 0.5 for i in range(40)}),
+    "take_map_many_bad": take("take_map", {**{f"k{i}": 1.0 for i in range(40)}, "z": "x"}),
+    "set_many_bad": give("give_set", {f"w{i}" for i in range(40)} | {7}),
+    "frozenset": give("give_set", frozenset({"a", "b"})),
+    "fresh_set": give("fresh_set", {"a", "b"}), "fresh_set_bad": give("fresh_set", {"a", 2}),
+    "fresh_set_int": give("fresh_set", {2}),
+    "fresh_set_opt": give("fresh_set", {"a", None}), "fresh_float_set": give("fresh_float_set", {1, 2.5}),
+    "fresh_float_set_merge": give("fresh_float_set", {1, 1.0, 3}),
+    "take_set_many_bad": take("take_set", set(range(40)) | {"x"}),
+    "take_set_bool": take("take_set", {2, True}),
 }
 
 # copies stay copies: Python never holds the caller's list, the caller never gets Python's
@@ -89,7 +103,17 @@ aliasing = [list_taken, fastfix.SAMPLES["taken"] is mine_map, got is theirs, got
 fastfix.SAMPLES["k"] = [7, 8]
 fresh = m.fastfix_fresh_ints("k")
 fresh.append(9)
-print(json.dumps({"cases": cases, "aliasing": aliasing, "fresh": [fresh, fastfix.SAMPLES["k"]]}))
+fresh_pair = [fresh, fastfix.SAMPLES["k"]]
+# a fresh set nothing else reaches is passed on itself; one a weak reference reaches is copied
+fastfix.SAMPLES["k"] = {"a", "b"}
+fresh_set = m.fastfix_fresh_set("k")
+fresh_set.add("c")
+weak = m.fastfix_weak_set("k")
+weak_alias = fastfix.SAMPLES["weak"]() is weak
+weak.add("c")
+print(json.dumps({"cases": cases, "aliasing": aliasing, "fresh": fresh_pair,
+                  "sets": [sorted(fresh_set), sorted(fastfix.SAMPLES["k"]), weak_alias,
+                           fastfix.SAMPLES["weak"]() is None]}))
 """
 
 
@@ -131,6 +155,14 @@ def test_fast_and_general_paths_agree_on_every_case(run: dict[str, Any]) -> None
                  "fastfix_give_map (fastfix.give_map): return value expected map<string, int>, got int at a key"]),
     ("int_map", ["ok", "{1: 1.0, 2: 2.5}", "dict", ["float", "float"]]),
     ("float_set_merge", ["ok", "{1.0, 2.0}", "set", ["float", "float"]]),
+    ("fresh_float_set_merge", ["ok", "{1.0, 3.0}", "set", ["float", "float"]]),
+    ("fresh_set_int", ["PythonTypeMismatch",
+                       "fastfix_fresh_set (fastfix.fresh_set): return value expected set<string>, got int at [0]"]),
+    ("map_many_bad", ["PythonTypeMismatch",
+                      "fastfix_give_map (fastfix.give_map): return value expected map<string, int>, got NoneType "
+                      "at ['z']"]),
+    ("int_map_many_bad", ["PythonTypeMismatch", "fastfix_give_int_map (fastfix.give_int_map): return value "
+                          "expected map<int, float>, got str at a key"]),
     ("nested_bad", ["PythonTypeMismatch", "fastfix_give_nested (fastfix.give_nested): return value expected "
                     "list<map<string, int>>, got str at [1]['b']"]),
     ("row_tags_bad", ["PythonTypeMismatch",
@@ -158,6 +190,11 @@ def test_messages_name_the_element(run: dict[str, Any], case: str, expected: lis
 def test_containers_are_copied_both_ways(run: dict[str, Any]) -> None:
     assert run["aliasing"] == [False, False, False, True]
     assert run["fresh"] == [[7, 8, 9], [7, 8]]
+
+
+def test_fresh_sets_pass_on_unless_weakly_referenced(run: dict[str, Any]) -> None:
+    # the weakly referenced set was copied: the weak reference died with Python's own set
+    assert run["sets"] == [["a", "b", "c"], ["a", "b"], False, True]
 
 
 def test_every_fixture_function_is_translated() -> None:

@@ -145,7 +145,8 @@ typedef struct {
     int runtime_looked_up;   /* the import of mochi_runtime.except_ was tried (see translate_error) */
     /* Interned names for the per-call paths (attribute lookups key the type cache on the name object). */
     PyObject *attr_names;    /* tuple: each function's py_name */
-    PyObject *field_names;   /* tuple: per named type, a tuple name0, mochi_name0, name1, mochi_name1, ... */
+    PyObject *field_names;   /* tuple: per named type, a tuple name0, mochi_name0, name1, mochi_name1, ...;
+                              then the fast paths' helpers (rt_convert.c, MB_HELPER_*) */
     PyObject *str_v;         /* "v", the payload of a sum-type variant */
     PyObject *str_name;      /* "name", an enum member's name */
 } mb_state;
@@ -171,8 +172,8 @@ MB_HIDDEN PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *
                                PyObject **where);
 
 /* mb_convert of a value the caller holds the only reference to (a fresh return value): an exact list,
- * tuple or dict of scalars is checked in place and, being invisible to anyone else, passed on itself
- * instead of copied. */
+ * tuple, dict or (not weakly referenced) set of scalars is checked in place and, being invisible to
+ * anyone else, passed on itself instead of copied. */
 MB_HIDDEN PyObject *mb_convert_owned(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad,
                                      PyObject **where);
 

@@ -13,11 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Objects the container fast paths call, kept after the named types' tuples in st->field_names. */
+#define MB_HELPER_WEAKREFCOUNT 0 /* weakref.getweakrefcount */
+#define MB_HELPER_DICT_KEYS 1    /* dict.keys */
+#define MB_HELPER_DICT_VALUES 2  /* dict.values */
+#define MB_HELPERS 3
+
 int mb_names_init(mb_state *st)
 {
     const mb_module_spec *spec = st->spec;
     st->attr_names = PyTuple_New(spec->nfunctions);
-    st->field_names = PyTuple_New(spec->ntypes);
+    st->field_names = PyTuple_New(spec->ntypes + MB_HELPERS);
     st->str_v = PyUnicode_InternFromString("v");
     st->str_name = PyUnicode_InternFromString("name");
     if (st->attr_names == NULL || st->field_names == NULL || st->str_v == NULL || st->str_name == NULL) {
@@ -26,6 +32,21 @@ int mb_names_init(mb_state *st)
     for (int i = 0; i < spec->nfunctions; i++) {
         PyObject *name = PyUnicode_InternFromString(spec->functions[i].py_name);
         if (name == NULL || PyTuple_SetItem(st->attr_names, i, name) < 0) { /* steals */
+            return -1;
+        }
+    }
+    PyObject *weakref = PyImport_ImportModule("_weakref");
+    PyObject *helpers[MB_HELPERS] = {
+        weakref != NULL ? PyObject_GetAttrString(weakref, "getweakrefcount") : NULL,
+        PyObject_GetAttrString((PyObject *)&PyDict_Type, "keys"),
+        PyObject_GetAttrString((PyObject *)&PyDict_Type, "values"),
+    };
+    Py_XDECREF(weakref);
+    for (int i = 0; i < MB_HELPERS; i++) {
+        if (helpers[i] == NULL || PyTuple_SetItem(st->field_names, spec->ntypes + i, helpers[i]) < 0) { /* steals */
+            for (int k = i + 1; k < MB_HELPERS; k++) {
+                Py_XDECREF(helpers[k]);
+            }
             return -1;
         }
     }
@@ -743,6 +764,7 @@ static inline int element_ok(PyObject *item, scalar_elem e)
 /* Check every element of an exact list or tuple: the number to widen, or -1 when not settled. One
  * loop per element kind, so the test inside is a single compare. */
 #define MB_CHECK_LOOP(GET, TEST)                                                                              \
+    _Pragma("GCC unroll 4") /* fewer loop tests between the PyList_GetItem calls */                          \
     for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
         PyObject *item = GET(seq, i);                                                                        \
         if (!(TEST)) {                                                                                       \
@@ -814,9 +836,65 @@ static PyObject *fast_list(PyObject *value, scalar_elem e, int owned)
     return out;
 }
 
+/* Check every item iterator *it* yields, calling its tp_iternext directly (PyIter_Next adds a call and
+ * a test per item; a snapshot list would have to be filled, walked by PyList_GetItem and freed): the
+ * number of exact ints to widen where a float is declared, -1 when not settled, -2 on an error. No
+ * Python code runs meanwhile (exact types only, and the container keeps every item alive), so the
+ * container cannot change. */
+#define MB_ITER_LOOP(TEST)                                                                                    \
+    while ((item = next(it)) != NULL) {                                                                      \
+        int pass = (TEST);                                                                                   \
+        Py_DECREF(item);                                                                                     \
+        if (!pass) {                                                                                         \
+            return -1;                                                                                       \
+        }                                                                                                    \
+    }                                                                                                        \
+    break;
+
+static Py_ssize_t check_iterator(PyObject *it, scalar_elem e)
+{
+    PyObject *item;
+    Py_ssize_t widen = 0;
+    int ok;
+    iternextfunc next = (iternextfunc)PyType_GetSlot(Py_TYPE(it), Py_tp_iternext); /* static types: 3.10+ */
+    if (next == NULL) {
+        return PyErr_Occurred() ? -2 : -1;
+    }
+    switch (e.optional ? 0 : e.code) {
+    case 'i': MB_ITER_LOOP(Py_TYPE(item) == &PyLong_Type)
+    case 's': MB_ITER_LOOP(Py_TYPE(item) == &PyUnicode_Type)
+    case 'b': MB_ITER_LOOP(Py_TYPE(item) == &PyBool_Type)
+    case 'f':
+        MB_ITER_LOOP(Py_TYPE(item) == &PyFloat_Type || (Py_TYPE(item) == &PyLong_Type && ++widen))
+    default:
+        MB_ITER_LOOP((ok = element_ok(item, e)) != 0 && (ok != OK_WIDEN || ++widen))
+    }
+    if (PyErr_Occurred()) {
+        return -2;
+    }
+    return e.keep_int ? 0 : widen;
+}
+
+/* check_iterator over iter(obj), or over iter(view(obj)) when *view* (dict.keys or dict.values) is given. */
+static Py_ssize_t check_items(PyObject *obj, PyObject *view, scalar_elem e)
+{
+    PyObject *source = view != NULL ? PyObject_CallFunctionObjArgs(view, obj, NULL) : Py_NewRef(obj);
+    PyObject *it = source != NULL ? PyObject_GetIter(source) : NULL;
+    Py_ssize_t widen = it != NULL ? check_iterator(it, e) : -2;
+    Py_XDECREF(it);
+    Py_XDECREF(source);
+    return widen;
+}
+
+static PyObject *helper(mb_state *st, int which)
+{
+    return PyTuple_GetItem(st->field_names, st->spec->ntypes + which);
+}
+
 /* An exact dict with `s` (exact str) or `i` (exact int) keys -> a dict, every entry checked; *value*
- * itself when *owned*. */
-static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int owned)
+ * itself when *owned*. Values (and int keys) are checked through the dict's own view iterators: a
+ * PyDict_Next call per entry costs about twice as much. */
+static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int owned, mb_state *st)
 {
     Py_ssize_t pos = 0, widen = 0;
     PyObject *key, *item;
@@ -827,25 +905,17 @@ static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int ow
             PyErr_Clear();
             return NULL;
         }
-        while (e.code != 'V' && PyDict_Next(value, &pos, NULL, &item)) { /* the keys are settled */
-            int ok = element_ok(item, e);
-            if (ok == 0) {
-                return NULL;
-            }
-            widen += ok == OK_WIDEN;
-        }
     }
     else {
-        while (PyDict_Next(value, &pos, &key, &item)) {
-            int ok = Py_TYPE(key) == &PyLong_Type ? element_ok(item, e) : 0;
-            if (ok == 0) {
-                return NULL;
-            }
-            widen += ok == OK_WIDEN;
+        scalar_elem int_key = {'i', 0, 0};
+        if (check_items(value, helper(st, MB_HELPER_DICT_KEYS), int_key) < 0) {
+            return NULL;
         }
     }
+    if (e.code != 'V' && (widen = check_items(value, helper(st, MB_HELPER_DICT_VALUES), e)) < 0) {
+        return NULL;
+    }
     PyObject *out = owned ? Py_NewRef(value) : PyDict_Copy(value);
-    pos = 0;
     while (out != NULL && widen > 0 && PyDict_Next(out, &pos, &key, &item)) {
         if (Py_TYPE(item) == &PyLong_Type) {
             double d = PyLong_AsDouble(item);
@@ -861,32 +931,43 @@ static PyObject *fast_dict(PyObject *value, char key_code, scalar_elem e, int ow
     return out;
 }
 
-/* An exact set or frozenset -> a new set, every element checked (always a copy: a set may be weakly
- * referenced; a set of ints declared float is left to the general path, widening may merge elements). */
-static PyObject *fast_set(PyObject *value, scalar_elem e)
+/* No weak reference reaches *value*: with a reference count of one, nobody else can see it. */
+static int unreferenced(mb_state *st, PyObject *value)
 {
-    if (e.code != 'V') {
-        PyObject *items = PySequence_List(value);
-        Py_ssize_t n = items != NULL ? PyList_Size(items) : -1;
-        Py_ssize_t widen = n >= 0 ? check_sequence(items, e, n) : -1;
-        Py_XDECREF(items);
-        if (widen != 0) {
-            return NULL;
-        }
+    PyObject *count = PyObject_CallFunctionObjArgs(helper(st, MB_HELPER_WEAKREFCOUNT), value, NULL);
+    long n = count != NULL ? PyLong_AsLong(count) : -1;
+    Py_XDECREF(count);
+    if (n < 0) {
+        PyErr_Clear(); /* then copy, as usual */
+    }
+    return n == 0;
+}
+
+/* An exact set or frozenset -> a set, every element checked (an exact int where a float is declared,
+ * going to Mochi, is left to the general path: widening may merge elements); *value* itself when
+ * *owned*, an exact set and not weakly referenced (a set, unlike a list or dict, can be: a weak
+ * reference would alias it). */
+static PyObject *fast_set(PyObject *value, scalar_elem e, int owned, mb_state *st)
+{
+    if (e.code != 'V' && check_items(value, NULL, e) != 0) {
+        return NULL;
+    }
+    if (owned && PySet_CheckExact(value) && unreferenced(st, value)) {
+        return Py_NewRef(value);
     }
     return PySet_New(value);
 }
 
 /* The fast path for descriptor desc (L, T, D, K or S) and value; NULL with no error set when it
  * does not apply or does not settle the value (take the general path). */
-static PyObject *fast_container(PyObject *value, const char *desc, int owned, int to_python)
+static PyObject *fast_container(PyObject *value, const char *desc, int owned, const mb_ctx *ctx)
 {
     scalar_elem e;
     PyObject *out = NULL;
     if (!scalar_element(desc + 1, &e)) {
         return NULL;
     }
-    e.keep_int = to_python;
+    e.keep_int = ctx->to_python;
     switch (desc[0]) {
     case 'L':
         out = PyList_CheckExact(value) ? fast_list(value, e, owned) : NULL;
@@ -895,10 +976,10 @@ static PyObject *fast_container(PyObject *value, const char *desc, int owned, in
         out = PyList_CheckExact(value) || PyTuple_CheckExact(value) ? fast_list(value, e, owned) : NULL;
         break;
     case 'D': case 'K':
-        out = PyDict_CheckExact(value) ? fast_dict(value, desc[0] == 'D' ? 's' : 'i', e, owned) : NULL;
+        out = PyDict_CheckExact(value) ? fast_dict(value, desc[0] == 'D' ? 's' : 'i', e, owned, ctx->st) : NULL;
         break;
     case 'S':
-        out = PyAnySet_CheckExact(value) ? fast_set(value, e) : NULL;
+        out = PyAnySet_CheckExact(value) ? fast_set(value, e, owned, ctx->st) : NULL;
         break;
     default:
         break;
@@ -918,7 +999,7 @@ PyObject *mb_convert_owned(PyObject *value, const char *desc, const mb_ctx *ctx,
 {
 #ifndef Py_GIL_DISABLED
     if (is_container(desc[0]) && Py_REFCNT(value) == 1) {
-        PyObject *fast = fast_container(value, desc, 1, ctx->to_python);
+        PyObject *fast = fast_container(value, desc, 1, ctx);
         if (fast != NULL || PyErr_Occurred()) {
             return fast;
         }
@@ -930,7 +1011,7 @@ PyObject *mb_convert_owned(PyObject *value, const char *desc, const mb_ctx *ctx,
 PyObject *mb_convert(PyObject *value, const char *desc, const mb_ctx *ctx, PyObject **bad, PyObject **where)
 {
     if (is_container(desc[0])) {
-        PyObject *fast = fast_container(value, desc, 0, ctx->to_python);
+        PyObject *fast = fast_container(value, desc, 0, ctx);
         if (fast != NULL || PyErr_Occurred()) {
             return fast;
         }

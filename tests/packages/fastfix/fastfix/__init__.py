@@ -5,6 +5,7 @@ it), each `fresh_*` a new container of the sample's items (its only reference is
 each `take_*` reports what Python received, so a test can set any value, good or bad, on either side.
 """
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,21 @@ def fresh_map(key: str) -> dict[str, int]:
 
 def fresh_int_map(key: str) -> dict[int, float]:
     return dict(SAMPLES[key])
+
+
+def fresh_set(key: str) -> set[str]:
+    return set(SAMPLES[key])
+
+
+def fresh_float_set(key: str) -> set[float]:
+    return set(SAMPLES[key])
+
+
+def weak_set(key: str) -> set[str]:
+    """A new set a weak reference (kept in SAMPLES["weak"]) still reaches: the wrapper must copy it."""
+    out = set(SAMPLES[key])
+    SAMPLES["weak"] = weakref.ref(out)
+    return out
 
 
 def take_ints(xs: list[int]) -> list[str]:
