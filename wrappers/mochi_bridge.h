@@ -145,8 +145,8 @@ typedef struct {
     int runtime_looked_up;   /* the import of mochi_runtime.except_ was tried (see translate_error) */
     /* Interned names for the per-call paths (attribute lookups key the type cache on the name object). */
     PyObject *attr_names;    /* tuple: each function's py_name */
-    PyObject *field_names;   /* tuple: per named type, a tuple name0, mochi_name0, name1, mochi_name1, ...;
-                              then the fast paths' helpers (rt_convert.c, MB_HELPER_*) */
+    PyObject *field_names;   /* tuple: per named type, a tuple name0, mochi_name0, name1, mochi_name1, ... */
+    PyObject *helpers;       /* tuple: the objects the container fast paths call (rt_convert.c, MB_HELPER_*) */
     PyObject *str_v;         /* "v", the payload of a sum-type variant */
     PyObject *str_name;      /* "name", an enum member's name */
 } mb_state;

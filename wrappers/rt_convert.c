@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Objects the container fast paths call, kept after the named types' tuples in st->field_names. */
+/* Objects the container fast paths call, in st->helpers. */
 #define MB_HELPER_WEAKREFCOUNT 0 /* weakref.getweakrefcount */
 #define MB_HELPER_DICT_KEYS 1    /* dict.keys */
 #define MB_HELPER_DICT_VALUES 2  /* dict.values */
@@ -23,10 +23,12 @@ int mb_names_init(mb_state *st)
 {
     const mb_module_spec *spec = st->spec;
     st->attr_names = PyTuple_New(spec->nfunctions);
-    st->field_names = PyTuple_New(spec->ntypes + MB_HELPERS);
+    st->field_names = PyTuple_New(spec->ntypes);
+    st->helpers = PyTuple_New(MB_HELPERS);
     st->str_v = PyUnicode_InternFromString("v");
     st->str_name = PyUnicode_InternFromString("name");
-    if (st->attr_names == NULL || st->field_names == NULL || st->str_v == NULL || st->str_name == NULL) {
+    if (st->attr_names == NULL || st->field_names == NULL || st->helpers == NULL || st->str_v == NULL ||
+        st->str_name == NULL) {
         return -1;
     }
     for (int i = 0; i < spec->nfunctions; i++) {
@@ -43,7 +45,7 @@ int mb_names_init(mb_state *st)
     };
     Py_XDECREF(weakref);
     for (int i = 0; i < MB_HELPERS; i++) {
-        if (helpers[i] == NULL || PyTuple_SetItem(st->field_names, spec->ntypes + i, helpers[i]) < 0) { /* steals */
+        if (helpers[i] == NULL || PyTuple_SetItem(st->helpers, i, helpers[i]) < 0) { /* steals */
             for (int k = i + 1; k < MB_HELPERS; k++) {
                 Py_XDECREF(helpers[k]);
             }
@@ -888,7 +890,7 @@ static Py_ssize_t check_items(PyObject *obj, PyObject *view, scalar_elem e)
 
 static PyObject *helper(mb_state *st, int which)
 {
-    return PyTuple_GetItem(st->field_names, st->spec->ntypes + which);
+    return PyTuple_GetItem(st->helpers, which);
 }
 
 /* An exact dict with `s` (exact str) or `i` (exact int) keys -> a dict, every entry checked; *value*

@@ -783,6 +783,7 @@ int mb_module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mochi_classes);
     Py_VISIT(st->attr_names);
     Py_VISIT(st->field_names);
+    Py_VISIT(st->helpers);
     Py_VISIT(st->str_v);
     Py_VISIT(st->str_name);
     return 0;
@@ -806,6 +807,7 @@ int mb_module_clear(PyObject *module)
     Py_CLEAR(st->mochi_classes);
     Py_CLEAR(st->attr_names);
     Py_CLEAR(st->field_names);
+    Py_CLEAR(st->helpers);
     Py_CLEAR(st->str_v);
     Py_CLEAR(st->str_name);
     return 0;
