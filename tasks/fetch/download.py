@@ -3,7 +3,7 @@
 Index pins: the wheel is chosen on the index (PEP 691, tags, yanked files refused unless pinned
 with `==`) and its bytes must hash to what the index published, and to the PEP 658 metadata digest
 when one is advertised. Path and git pins: the wheel is built from the source with `uv build`
-(git checkouts through the `git` command, at the locked commit). Either way the cache entry is
+(git checkouts through the `git` command, at the locked commit; build requirements as wheels only). Either way the cache entry is
 written atomically under its BLAKE3, and a cached blob is re-hashed before it is trusted.
 """
 
@@ -204,8 +204,8 @@ def build_from_source(name: str, version: str, kind: str, location: str, commit:
             built = src
         else:
             out = Path(tmp) / "dist"
-            run([find_uv(), "build", "--wheel", "--out-dir", str(out), "--python", interpreter, "--no-config",
-                 "--no-python-downloads", "--default-index", index_url, "--cache-dir", str(cache / "uv"), "--quiet",
+            run([find_uv(), "build", "--wheel", "--no-build", "--out-dir", str(out), "--python", interpreter,
+                 "--no-config", "--no-python-downloads", "--default-index", index_url, "--cache-dir", str(cache / "uv"), "--quiet",
                  *(["--offline"] if offline else []), str(src)],
                 hint=f"the {kind} source of {name} did not build a wheel", timeout=900)
             wheels = sorted(out.glob("*.whl"))

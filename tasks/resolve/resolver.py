@@ -9,12 +9,19 @@ variables and empty user and system configuration directories (:func:`isolated_e
 Pins are sticky: every package already in `mochi.lock` is constrained to its locked version unless
 the manifest entry that brought it in changed; when those constraints cannot all hold, resolution
 is retried without them. A dependency cycle is refused, naming the cycle.
+
+Nothing is built while resolving (no build backend of an index package ever runs at lock time): uv
+resolves with `no-build` and pip with `--only-binary :all:`, so a dependency that ships no usable
+wheel fails, named. Path and git sources must declare their metadata statically (`[project]` with
+`version` and `dependencies` not dynamic); their wheels are built by the fetch stage, from the
+source the manifest names.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +114,7 @@ def render_uv_project(manifest: Manifest, python_version: tuple[int, int, int], 
     project.add("dependencies", sorted(d.requirement for d in manifest.dependencies))
     doc.add("project", project)
     uv = tomlkit.table()
+    uv.add("no-build", True)  # never run an sdist's build backend to learn its metadata
     uv.add("environments", [f"sys_platform == '{env['sys_platform']}' and "
                             f"platform_machine == '{env['platform_machine']}'"])
     if sticky:
@@ -227,7 +235,7 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
                   "--cache-dir", str(cache / "uv"), "--quiet", *(["--offline"] if offline else [])]
         uv_env = isolated_env(Path(tmp))
         try:
-            run([uv, "lock", *common], env=uv_env, timeout=600)
+            run([uv, "lock", "--no-build", *common], env=uv_env, timeout=600)
             lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
             # Without a marker or an extra anywhere, every locked package is needed: no export to ask
             pylock = run([uv, "export", "--format", "pylock.toml", "--frozen", "--no-header", *common],
@@ -238,8 +246,28 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
             kind = Unsatisfiable if "No solution found" in exc.output else ResolveError
             raise kind(
                 f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}:\n"
-                f"{exc.output.strip()}", "check the constraints in mochi.toml and that the index serves them") from None
+                f"{_no_wheel_lead(exc.output)}{exc.output.strip()}",
+                "check the constraints in mochi.toml and that the index serves them") from None
     return _pins_from_uv(lock, tomllib.loads(pylock) if pylock is not None else None, manifest, env)
+
+
+_NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|>=|<=|>|<|!=|~=)?[^\s,]* has no usable wheels")
+_NO_BUILD = re.compile(r"Building source distributions for `?([A-Za-z0-9][A-Za-z0-9._-]*)`? is disabled")
+
+
+def _no_wheel_lead(output: str) -> str:
+    """A first line naming the packages uv passed over for lack of a wheel, and why (pure)."""
+    names = sorted({canonicalize_name(m) for m in _NO_WHEEL.findall(output)})
+    built = sorted({canonicalize_name(m) for m in _NO_BUILD.findall(output)})
+    lead = ""
+    if names:
+        lead += (f"{', '.join(names)}: no wheel fits the target (only a source distribution, or wheels for other "
+                 "platforms); mochi-pybridge never builds a source distribution while locking\n")
+    if built:
+        lead += (f"{', '.join(built)}: its metadata would have to be built (a dynamic `version` or "
+                 "`dependencies`?); nothing is built while resolving, so a path or git source must declare them "
+                 "statically in [project]\n")
+    return lead
 
 
 def _conditional(lock: dict[str, Any]) -> bool:
@@ -346,7 +374,8 @@ def resolve_with_pip(manifest: Manifest, interpreter: str, python_version: tuple
         try:
             run(cmd, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=600)
         except SubprocessFailed as exc:
-            raise ResolveError(f"pip could not resolve {', '.join(reqs)}:\n{exc.output.strip()}",
+            raise ResolveError(f"pip could not resolve {', '.join(reqs)} (wheels only: source distributions are "
+                               f"never built):\n{exc.output.strip()}",
                                "check the constraints in mochi.toml and that the index serves them") from None
         data = json.loads(report.read_text(encoding="utf-8"))
     return _pins_from_pip(data, manifest, indexes)
