@@ -27,6 +27,7 @@ from .context import Context
 from .errors import AttestationFailed, BridgeError, ResolveError
 from .fetch.attest import AttestedFile
 from .fetch.download import build_from_source, fetch_from_index, fetch_locked
+from .fetch.urls import public_url, with_credentials
 from .lock.attestations import lock_notes
 from .lock.frozen import lock_differences, locked_file, manifest_disagreements, pins_from_lock
 from .lock.gates import audit
@@ -110,7 +111,7 @@ def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest, *, a
         dep = manifest.dependency(name)
         where = f"{dep.where}: " if dep and not adding else ""
         guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        lines.append(f"{where}no package named {name!r} on {', '.join(ctx.indexes)}{guess}")
+        lines.append(f"{where}no package named {name!r} on {', '.join(map(public_url, ctx.indexes))}{guess}")
     said = f"\n(the resolver said: {exc.message})" if ctx.verbosity > 0 else ""
     hint = ("check the spelling; mochi.toml was not changed" if adding else
             "fix the name in mochi.toml (`mochi-py remove NAME`, then `mochi-py add` the right one)")
@@ -167,11 +168,13 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
         locked = pin.get("locked_file") or {}
         fetched = None
         if locked and (ctx.frozen or ctx.offline):  # by the locked hash, no index page
-            fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline)
+            fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline,
+                                   ctx.indexes)
         if fetched is not None:
             pass
         elif pin["source"] == "index":
-            indexes = [pin["location"]] if pin["location"] else list(ctx.indexes)
+            # the pin records the index without credentials; the manifest's URL for it has them
+            indexes = [with_credentials(pin["location"], ctx.indexes)] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
                                        Path(ctx.cache), allow_yanked=pin["allow_yanked"],
                                        expected_sha256=pin["locked_sha256"], attestations_required=required,
@@ -241,6 +244,9 @@ def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     files = cached_render(Path(ctx.cache), (out / "surface.json").read_bytes(), ctx.abi_floor, ctx.strict_returns,
                           ctx.async_mode)
+    if "\tWrapperTooLarge\t" in files.skipped:
+        warn(ctx.verbosity, f"{name}: nothing bound: its generated C wrapper is over the size cap "
+             "(MOCHI_MAX_WRAPPER_C_BYTES); see python_wrap/" + name + "/SKIPPED.txt")
     wrap = Path(ctx.root) / "python_wrap" / name
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode(), durable=False)
     atomic_write(wrap / "shim.mochi", files.shim.encode(), durable=False)

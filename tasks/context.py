@@ -6,6 +6,7 @@ as a :class:`Context`, which pickles, so doit's worker processes receive it as p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +17,12 @@ __all__ = ["Context", "TargetPython", "offline_requested"]
 def offline_requested(environ: Mapping[str, str]) -> bool:
     """`MOCHI_OFFLINE` set to anything but empty, 0, false, off or no: the same as `--offline`."""
     return environ.get("MOCHI_OFFLINE", "").strip().lower() not in ("", "0", "false", "off", "no")
+
+
+def _keyed(url: str) -> str:
+    from .fetch.urls import public_url
+    plain = public_url(url)
+    return plain if plain == url else f"{plain}#credentials-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +89,9 @@ class Context:
         """The facts as plain JSON-able data (for doit's `config_changed` and the no-op stamp)."""
         out = asdict(self)
         del out["verbosity"]  # presentation only: `lock -q` after `lock` is still a no-op
+        # written to `.mochi/noop.json`: an index URL's credentials only as a digest (a changed password still counts)
+        out["indexes"] = [_keyed(u) for u in self.indexes]
+        out["default_index"] = _keyed(self.default_index)
         return out
 
     @property

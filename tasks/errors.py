@@ -107,8 +107,9 @@ class SubprocessFailed(BridgeError):
     """An external tool (uv, cmake, ninja, a compiler) exited non-zero."""
 
     def __init__(self, cmd: list[str], returncode: int, output: str, hint: str = "") -> None:
+        from .fetch.urls import redact_text  # a command line may carry an index URL with credentials
         tail = "\n".join(output.strip().splitlines()[-25:])
-        super().__init__(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}", hint)
+        super().__init__(redact_text(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}"), hint)
         self.cmd = cmd
         self.returncode = returncode
         self.output = output

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..errors import ResolveError, SubprocessFailed
+from ..fetch.urls import public_url, redact_text
 from ..run import run
 from .manifest import Dependency, Index, Manifest
 
@@ -127,7 +129,7 @@ def render_uv_project(manifest: Manifest, python_version: tuple[int, int, int], 
     for idx in ordered:
         t = tomlkit.table()
         t.add("name", idx.name)
-        t.add("url", idx.url)
+        t.add("url", public_url(idx.url))  # credentials go to uv through the environment (:func:`uv_credentials`)
         if idx.priority == "explicit":
             t.add("explicit", True)
         elif idx is searchable[-1]:
@@ -210,6 +212,22 @@ def _sticky_attempts(attempt: Callable[[Mapping[str, str]], list[Pin]], sticky: 
     return attempt({})
 
 
+def uv_credentials(manifest: Manifest, default_index: str) -> dict[str, str]:
+    """`UV_INDEX_<NAME>_USERNAME` / `_PASSWORD` for each index whose URL carries credentials: uv gets them
+    without their being written into the private pyproject.toml, and so into uv.lock or the lock."""
+    out = {}
+    for idx in _indexes(manifest, default_index):
+        parts = urllib.parse.urlsplit(idx.url)
+        if "@" not in parts.netloc:
+            continue
+        user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+        var = re.sub(r"[^A-Z0-9]", "_", idx.name.upper())
+        out[f"UV_INDEX_{var}_USERNAME"] = urllib.parse.unquote(user)
+        if password:
+            out[f"UV_INDEX_{var}_PASSWORD"] = urllib.parse.unquote(password)
+    return out
+
+
 def isolated_env(scratch: Path) -> dict[str, str]:
     """The environment uv runs in: no `UV_*` settings, no user or system uv.toml."""
     empty = scratch / "no-config"
@@ -233,7 +251,7 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
         (work / "pyproject.toml").write_text(text, encoding="utf-8")  # kept for inspection
         common = ["--project", str(project), "--python", interpreter, "--no-python-downloads",
                   "--cache-dir", str(cache / "uv"), "--quiet", *(["--offline"] if offline else [])]
-        uv_env = isolated_env(Path(tmp))
+        uv_env = {**isolated_env(Path(tmp)), **uv_credentials(manifest, default_index)}
         try:
             run([uv, "lock", "--no-build", *common], env=uv_env, timeout=600)
             lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
@@ -246,7 +264,7 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
             kind = Unsatisfiable if "No solution found" in exc.output else ResolveError
             raise kind(
                 f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}:\n"
-                f"{_no_wheel_lead(exc.output)}{exc.output.strip()}",
+                f"{_no_wheel_lead(exc.output)}{redact_text(exc.output.strip())}",
                 "check the constraints in mochi.toml and that the index serves them") from None
     return _pins_from_uv(lock, tomllib.loads(pylock) if pylock is not None else None, manifest, env)
 
@@ -375,7 +393,7 @@ def resolve_with_pip(manifest: Manifest, interpreter: str, python_version: tuple
             run(cmd, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=600)
         except SubprocessFailed as exc:
             raise ResolveError(f"pip could not resolve {', '.join(reqs)} (wheels only: source distributions are "
-                               f"never built):\n{exc.output.strip()}",
+                               f"never built):\n{redact_text(exc.output.strip())}",
                                "check the constraints in mochi.toml and that the index serves them") from None
         data = json.loads(report.read_text(encoding="utf-8"))
     return _pins_from_pip(data, manifest, indexes)
@@ -396,7 +414,7 @@ def _pins_from_pip(report: dict[str, Any], manifest: Manifest, indexes: list[Ind
             kind, location, commit = "path", dep.path, ""
         else:
             searchable = [i for i in indexes if i.priority != "explicit"]
-            kind, location, commit = "index", searchable[0].url if len(searchable) == 1 else "", ""
+            kind, location, commit = "index", public_url(searchable[0].url) if len(searchable) == 1 else "", ""
         pins.append(Pin(name=name, version=str(meta["version"]), direct=name in direct, source=kind, location=location,
                         commit=commit, dependencies=tuple(sorted(deps))))
     return _unique(pins)

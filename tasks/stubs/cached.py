@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.tags import Tag
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
+from ..limits import limit
 from .ladder import StubSet, StubSource, documents_match, restore_stubs, stub_ladder
 
 __all__ = ["cached_stub_ladder", "stubs_key"]
@@ -41,7 +42,8 @@ def stubs_key(wheel_blake3: str, package_version: str, source: StubSource, fallb
     return stage_key("stubs", {"wheel": wheel_blake3, "version": package_version, "indexes": list(source.indexes),
                                "python": source.python_version, "tags": tags, "fallback": fallback,
                                "inspect": inspect, "pinned": pinned, "aggressive": aggressive,
-                               "mypy": _mypy_version(), "requirements": list(dependency_digests)})
+                               "mypy": _mypy_version(), "requirements": list(dependency_digests),
+                               "stub-cap": limit("stub-bytes")})
 
 
 def cached_stub_ladder(cache: Path, wheel: Path, wheel_blake3: str, dest: Path, package_version: str,
