@@ -31,13 +31,14 @@ from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
 from ..fetch.index import fetch_project, open_url
 from ..fetch.urls import with_credentials
+from ..fetch.wheel import read_metadata
 from ..resolve.manifest import load_manifest
 from ..stubs.cached import cached_stub_ladder
 from ..stubs.ladder import stub_source
 from ..surface.cached import cached_surface
 from ..surface.model import surface_options
 from .attestations import attestation_drifts
-from .lockfile import LockEntry, read_lock, render_pylock, requirement_closure
+from .lockfile import LockEntry, active_requirements, read_lock_checked, render_pylock, requirement_closure
 
 _WORKERS = 8
 """Packages checked at once: the work is mostly waiting (the index, the disk), so more than the cores."""
@@ -69,8 +70,9 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
     root = Path(ctx.root)
     if not (root / "mochi.lock").is_file():
         raise BridgeError(f"{root / 'mochi.lock'} does not exist", "run `mochi-py lock` first")
-    entries = read_lock(root / "mochi.lock")
-    drifts: list[Drift] = []
+    entries, problems = read_lock_checked(root / "mochi.lock")
+    # a value the lock cannot hold (wrong type, malformed, unknown field) is a disagreement, and its entry is not used
+    drifts: list[Drift] = [Drift(p.package, p.field, p.value, p.why) for p in problems]
     manifest = load_manifest(root / "mochi.toml")
     locked = {e.name: e for e in entries}
     for dep in manifest.dependencies:
@@ -89,8 +91,11 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
                               entries):
             drifts += found  # in lock order, whatever order they finished in
     pylock = root / "pylock.toml"
-    expected = render_pylock(entries, ctx.requires_python)
-    actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
+    try:
+        expected = render_pylock(entries, ctx.requires_python)
+    except BridgeError as exc:
+        expected = f"(cannot be rendered: {exc.message})"
+    actual = pylock.read_text(encoding="utf-8", errors="replace") if pylock.is_file() else ""
     if actual != expected:
         drifts.append(Drift("pylock.toml", "content", "rendered from mochi.lock",
                             "missing" if not actual else "differs"))
@@ -142,6 +147,10 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
     wheel_ok = not drifts
     imports: set[str] = set()
     if wheel_ok:
+        meta = read_metadata(wheel)
+        _compare(drifts, entry, "version", entry.version, str(meta.version))
+        _compare(drifts, entry, "dependencies", ", ".join(entry.dependencies), ", ".join(active_requirements(
+            [str(r) for r in meta.requires_dist or []], list(entry.extras), ctx.python_version)))
         findings, imports = cached_scan(cache, wheel, digests.blake3, store=False)
         caps, _ = apply_db(entry.name, entry.version, findings, _db())
         _compare(drifts, entry, "capabilities", ",".join(entry.capabilities), ",".join(caps))

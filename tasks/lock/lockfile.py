@@ -275,8 +275,10 @@ def _wheel_name(f: _Fields, name: str | None, version: str | None) -> str:
         wname, wversion, _, _ = parse_wheel_filename(filename)
         if not safe_filename(filename):
             raise InvalidWheelFilename(filename)
-        if name and version and (wname != name or wversion != Version(version)):
-            f.bad("wheel-filename", filename, f"not a wheel of {name} {version}")
+        if name and wname != name:
+            f.bad("wheel-filename", filename, f"not a wheel of {name}")
+        elif version and wversion != Version(version):
+            f.bad("version", version, f"the locked wheel {filename} is version {wversion}")
     except (InvalidWheelFilename, InvalidVersion):
         f.bad("wheel-filename", filename, "not a wheel file name (one path component, PEP 427)")
     return str(filename)
