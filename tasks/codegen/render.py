@@ -303,7 +303,7 @@ def render_all(surface: Surface, abi_floor: tuple[int, int], strict_returns: boo
     if len(c_source.encode()) > cap:
         detail = (f"the generated C wrapper would be {len(c_source.encode())} bytes, over the {cap}-byte cap "
                   f"({LIMITS['wrapper-c-bytes'].env})")
-        items = sorted({f.item or f"{f.module}.{f.name}" for f in surface.functions if not f.foreign})
+        items = sorted({f.item for f in surface.functions if f.item and not f.foreign})
         surface = replace(surface, functions=(), types=(), classes=(), skipped=tuple(sorted(
             (*surface.skipped, *(Skip(item=i, reason="WrapperTooLarge", detail=detail) for i in items)),
             key=lambda k: k.item)))
