@@ -14,7 +14,7 @@ from packaging import tags
 
 from hostile.a_server import AServer, json_page, send
 from tasks.errors import FetchError
-from tasks.fetch.download import fetch_from_index
+from tasks.fetch.download import FetchedWheel, fetch_from_index
 
 _NAME = "evilfix-1.0-py3-none-any.whl"
 
@@ -28,7 +28,7 @@ def a_evil(tmp_path: Path) -> Iterator[tuple[AServer, bytes]]:
     server.stop()
 
 
-def _fetch(server: AServer, cache: Path) -> object:
+def _fetch(server: AServer, cache: Path) -> FetchedWheel:
     return fetch_from_index("evilfix", "1.0", [f"{server.base}/simple/"], list(tags.sys_tags()), "3.11.0", cache)
 
 
@@ -81,4 +81,4 @@ def test_an_uppercase_digest_is_normalised(a_evil: tuple[AServer, bytes], tmp_pa
     server.routes["/simple/evilfix/"] = json_page([{"filename": _NAME, "url": f"../../files/{_NAME}", "size": len(data),
                                                     "hashes": {"sha256": hashlib.sha256(data).hexdigest().upper()}}])
     fetched = _fetch(server, tmp_path / "cache")
-    assert getattr(fetched, "sha256") == hashlib.sha256(data).hexdigest()
+    assert fetched.sha256 == hashlib.sha256(data).hexdigest()
