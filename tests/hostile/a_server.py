@@ -24,7 +24,8 @@ def send(handler: BaseHTTPRequestHandler, body: bytes, ctype: str = "application
     if length:
         handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
-    handler.wfile.write(body)
+    if not getattr(handler, "head", False):
+        handler.wfile.write(body)
 
 
 def json_page(files: list[dict[str, Any]]) -> Route:
@@ -103,6 +104,10 @@ class AServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_HEAD(self) -> None:
+                self.head = True
+                self.do_GET()
 
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]

@@ -34,6 +34,7 @@ def test_index_credentials_reach_uv_and_downloads_and_no_file(a_private_index: A
     env = {"MOCHI_CACHE_DIR": str(tmp_path / "cache")}
     lock = run_cli("lock", str(root), env=env)
     assert lock.returncode == 0, lock.stdout + lock.stderr
+    assert "resolved 2 packages with uv" in lock.stdout, lock.stdout + lock.stderr
     check = run_cli("check", str(root), env=env)
     assert check.returncode == 0, check.stdout + check.stderr
     token = "Basic " + base64.b64encode(f"{_USER}:{_PASSWORD}".encode()).decode()
