@@ -27,7 +27,6 @@ from .context import Context
 from .errors import AttestationFailed, BridgeError, ResolveError
 from .fetch.attest import AttestedFile
 from .fetch.download import build_from_source, fetch_from_index, fetch_locked
-from .fetch.urls import public_url, with_credentials
 from .lock.attestations import lock_notes
 from .lock.frozen import lock_differences, locked_file, manifest_disagreements, pins_from_lock
 from .lock.gates import audit
@@ -45,6 +44,7 @@ from .resolve.interpreter import target_tags
 from .resolve.manifest import Manifest, load_manifest
 from .resolve.resolver import resolve
 from .resolve.sources import check_imports, scan_project
+from .resolve.urls import manifest_index_urls, public_url, with_credentials
 from .stubs.cached import cached_stub_ladder
 from .stubs.ladder import StubSet, stub_source
 from .surface.cached import cached_surface
@@ -169,12 +169,13 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
         fetched = None
         if locked and (ctx.frozen or ctx.offline):  # by the locked hash, no index page
             fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline,
-                                   ctx.indexes)
+                                   manifest_index_urls(Path(ctx.root), ctx.indexes))
         if fetched is not None:
             pass
         elif pin["source"] == "index":
             # the pin records the index without credentials; the manifest's URL for it has them
-            indexes = [with_credentials(pin["location"], ctx.indexes)] if pin["location"] else list(ctx.indexes)
+            indexes = [with_credentials(pin["location"], manifest_index_urls(Path(ctx.root), ctx.indexes))
+                       ] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
                                        Path(ctx.cache), allow_yanked=pin["allow_yanked"],
                                        expected_sha256=pin["locked_sha256"], attestations_required=required,

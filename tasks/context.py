@@ -7,11 +7,15 @@ as a :class:`Context`, which pickles, so doit's worker processes receive it as p
 from __future__ import annotations
 
 import hashlib
+import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Context", "TargetPython", "offline_requested"]
+from .errors import BridgeError
+
+__all__ = ["LIMITS", "Context", "Limit", "TargetPython", "limit", "offline_requested"]
 
 
 def offline_requested(environ: Mapping[str, str]) -> bool:
@@ -20,8 +24,8 @@ def offline_requested(environ: Mapping[str, str]) -> bool:
 
 
 def _keyed(url: str) -> str:
-    from .fetch.urls import public_url
-    plain = public_url(url)
+    parts = urllib.parse.urlsplit(url)
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return plain if plain == url else f"{plain}#credentials-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
@@ -98,3 +102,43 @@ class Context:
     def target(self) -> TargetPython:
         return TargetPython(executable=self.interpreter, version=self.python_version, implementation="cpython",
                             gil_disabled=self.gil_disabled, env=self.marker_env)
+
+
+# --- limits --------------------------------------------------------------------------------------
+# Caps on what untrusted input may cost (issue 14: an index, a wheel or a stub can be hostile): download
+# size and time, unpacked wheel size, stub and generated C size. Each has a default sized for real
+# packages and an environment variable that overrides it (README); a value that is not a positive
+# number is bad input (exit 2). The caps that shape a stage's output are part of its cache key.
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    env: str
+    default: float
+    what: str
+
+
+LIMITS = {
+    "download-bytes": Limit("MOCHI_MAX_DOWNLOAD_BYTES", 4 << 30,
+                            "bytes one download may bring when the index advertises no size"),
+    "download-seconds": Limit("MOCHI_DOWNLOAD_TIMEOUT", 900.0, "seconds one download (page or file) may take"),
+    "wheel-unpacked-bytes": Limit("MOCHI_MAX_WHEEL_UNPACKED_BYTES", 1 << 30,
+                                  "uncompressed bytes of all members of one wheel"),
+    "stub-bytes": Limit("MOCHI_MAX_STUB_BYTES", 4 << 20, "bytes of one stub document"),
+    "wrapper-c-bytes": Limit("MOCHI_MAX_WRAPPER_C_BYTES", 32 << 20, "bytes of one generated C wrapper"),
+}
+
+
+def limit(key: str, environ: dict[str, str] | None = None) -> float:
+    """The cap *key* of :data:`LIMITS`: its environment variable when set, else its default."""
+    spec = LIMITS[key]
+    raw = (os.environ if environ is None else environ).get(spec.env, "").strip()
+    if not raw:
+        return spec.default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise BridgeError(f"{spec.env}={raw!r} is not a positive number ({spec.what})",
+                          f"unset {spec.env} for the default ({spec.default:g}), or set a positive number")
+    return value

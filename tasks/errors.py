@@ -6,6 +6,7 @@ DESIGN §9 (1 = a check found drift, 2 = bad usage or input, including every fai
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,17 @@ __all__ = [
     "SourceError",
     "SubprocessFailed",
     "UnsafeArchive",
+    "redact_text",
 ]
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def redact_text(text: str) -> str:
+    """*text* with the credentials of every URL in it masked (`https://***@host/`): a message that quotes a
+    command or a URL never shows an index password."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 class BridgeError(Exception):
@@ -107,8 +118,8 @@ class SubprocessFailed(BridgeError):
     """An external tool (uv, cmake, ninja, a compiler) exited non-zero."""
 
     def __init__(self, cmd: list[str], returncode: int, output: str, hint: str = "") -> None:
-        from .fetch.urls import redact_text  # a command line may carry an index URL with credentials
         tail = "\n".join(output.strip().splitlines()[-25:])
+        # a command line may carry an index URL with credentials
         super().__init__(redact_text(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}"), hint)
         self.cmd = cmd
         self.returncode = returncode

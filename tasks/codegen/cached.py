@@ -12,7 +12,7 @@ from pathlib import Path
 from blake3 import blake3
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
-from ..limits import limit
+from ..context import limit
 from .render import GeneratedFiles
 
 __all__ = ["cached_render", "codegen_key"]

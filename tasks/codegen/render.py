@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..limits import LIMITS, limit
+from ..context import LIMITS, limit
 from ..surface.model import Skip
 from ..surface.typedesc import PYTHON, mochi_type, spell, validate
 

@@ -32,10 +32,10 @@ from ..cache import (
 )
 from ..errors import FetchError, HashMismatch, Offline
 from ..resolve.resolver import find_uv
+from ..resolve.urls import is_hex, public_url, safe_filename, with_credentials
 from ..run import run
 from .attest import AttestedFile, attest_release
 from .index import IndexFile, fetch_project, open_url, select_wheel
-from .urls import is_hex, public_url, safe_filename, with_credentials
 from .wheel import open_wheel, read_member, read_metadata, safe_members
 
 __all__ = ["FetchedWheel", "build_from_source", "fetch_from_index", "fetch_locked"]

@@ -28,10 +28,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from ..context import offline_requested
+from ..context import LIMITS, limit, offline_requested
 from ..errors import FetchError, NotOnIndex, Offline
-from ..limits import LIMITS, limit
-from .urls import auth_header, is_hex, redact_text, safe_filename, url_problem, with_credentials
+from ..resolve.urls import auth_header, is_hex, redact_text, safe_filename, url_problem, with_credentials
 
 __all__ = ["Download", "IndexFile", "default_index_url", "fetch_project", "offline", "open_url", "select_wheel"]
 
@@ -197,6 +196,9 @@ def open_url(url: str, accept: str | None = None, size: int | None = None) -> tu
                 raise FetchError(f"{shown}: the server announces {length} bytes, over the {cap} "
                                  + ("the index advertised (PEP 700 size)" if size is not None else
                                     f"byte cap ({LIMITS['download-bytes'].env})"), "do not use this file")
+            if problem := url_problem(resp.geturl(), allow_file=plain.startswith("file:")):
+                resp.close()
+                raise FetchError(f"{shown}: refused: redirected to {problem}", "check the index URL")
             # on the same host the page's relative links keep the credentials (a redirect elsewhere loses them)
             final = with_credentials(resp.geturl(), [url]) if auth else resp.geturl()
             return Download(cast(BinaryIO, resp), shown, cap, size is not None, seconds), \

@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 from packaging.metadata import Metadata
 
+from ..context import LIMITS, limit
 from ..errors import UnsafeArchive
-from ..limits import LIMITS, limit
 
 __all__ = ["MAX_MEMBER_BYTES", "open_wheel", "read_member", "read_metadata", "safe_members"]
 

@@ -30,9 +30,9 @@ from ..context import Context
 from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
 from ..fetch.index import fetch_project, open_url
-from ..fetch.urls import with_credentials
 from ..fetch.wheel import read_metadata
 from ..resolve.manifest import load_manifest
+from ..resolve.urls import manifest_index_urls, with_credentials
 from ..stubs.cached import cached_stub_ladder
 from ..stubs.ladder import stub_source
 from ..surface.cached import cached_surface
@@ -118,7 +118,7 @@ def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
         return cached
     scratch.mkdir(parents=True, exist_ok=True)
     if entry.source_kind == "index":
-        stream, _, _ = open_url(with_credentials(entry.wheel_url, ctx.indexes),
+        stream, _, _ = open_url(with_credentials(entry.wheel_url, manifest_index_urls(Path(ctx.root), ctx.indexes)),
                                 size=entry.wheel_size if entry.wheel_size > 0 else None)
         out = scratch / entry.wheel_filename
         with stream, out.open("wb") as fh:
@@ -157,7 +157,8 @@ def _check_entry(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Lock
     if entry.source_kind == "index":
         listed = None
         try:
-            listed = fetch_project(with_credentials(entry.source_location, ctx.indexes), entry.name)
+            index = with_credentials(entry.source_location, manifest_index_urls(Path(ctx.root), ctx.indexes))
+            listed = fetch_project(index, entry.name)
             simple = next((f.sha256 for f in listed if f.filename == entry.wheel_filename), "")
             _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
         except Offline as exc:

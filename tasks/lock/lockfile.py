@@ -25,8 +25,8 @@ from packaging.version import InvalidVersion, Version
 from .. import TOOL_NAME, __version__
 from ..errors import BridgeError
 from ..fetch.attest import AttestedFile
-from ..fetch.urls import is_hex, safe_filename, url_problem
 from ..resolve.publishers import parse_publisher, publisher_claims
+from ..resolve.urls import is_hex, safe_filename, url_problem
 
 __all__ = [
     "LOCK_FIELDS",

@@ -39,9 +39,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..errors import ResolveError, SubprocessFailed
-from ..fetch.urls import public_url, redact_text
 from ..run import run
 from .manifest import Dependency, Index, Manifest
+from .urls import public_url, redact_text
 
 __all__ = [
     "Pin",

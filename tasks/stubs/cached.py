@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.tags import Tag
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
-from ..limits import limit
+from ..context import limit
 from .ladder import StubSet, StubSource, documents_match, restore_stubs, stub_ladder
 
 __all__ = ["cached_stub_ladder", "stubs_key"]

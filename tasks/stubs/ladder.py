@@ -32,10 +32,9 @@ from packaging import tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..context import Context
+from ..context import LIMITS, Context, limit
 from ..errors import BridgeError, FetchError
 from ..fetch.wheel import open_wheel, read_member, safe_members
-from ..limits import LIMITS, limit
 from ..resolve.interpreter import target_tags
 
 __all__ = ["DEPENDENCY_STUBS", "StubSet", "StubSource", "documents_match", "extract_stubs", "restore_stubs",

@@ -13,10 +13,10 @@ from helpers import build_wheel, fixture_index, package_files, run_cli, write_pr
 from packaging import tags
 
 from hostile.a_server import AServer, endless, json_page, trickle
+from tasks.context import limit
 from tasks.errors import BridgeError, FetchError, UnsafeArchive
 from tasks.fetch.download import fetch_from_index
 from tasks.fetch.wheel import read_metadata
-from tasks.limits import limit
 
 _NAME = "boundfix-1.0-py3-none-any.whl"
 

@@ -14,11 +14,14 @@ import base64
 import re
 import urllib.parse
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["auth_header", "is_hex", "public_url", "redact_text", "safe_filename", "url_problem", "with_credentials"]
+from ..errors import redact_text
+
+__all__ = ["auth_header", "is_hex", "manifest_index_urls", "public_url", "redact_text", "safe_filename", "url_problem",
+           "with_credentials"]
 
 _HEX = {64: re.compile(r"^[0-9a-f]{64}$")}
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
 
 
 def is_hex(value: object, length: int = 64) -> bool:
@@ -63,11 +66,6 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def redact_text(text: str) -> str:
-    """*text* with the credentials of every URL in it masked (for messages that quote a command or a URL)."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
-
-
 def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
@@ -87,6 +85,18 @@ def with_credentials(url: str, indexes: Iterable[str]) -> str:
     except ValueError:
         pass
     return url
+
+
+def manifest_index_urls(root: Path, indexes: Iterable[str]) -> tuple[str, ...]:
+    """*indexes* and every index URL the manifest at *root* names (explicit and per-dependency ones too):
+    where the credentials for a locked URL are looked up."""
+    from ..errors import BridgeError
+    from .manifest import load_manifest
+    try:
+        manifest = load_manifest(root / "mochi.toml")
+    except BridgeError:
+        return tuple(indexes)
+    return (*indexes, *(i.url for i in manifest.python.indexes), *(d.index for d in manifest.dependencies if d.index))
 
 
 def auth_header(url: str) -> tuple[str, str | None]:
