@@ -24,7 +24,7 @@ from .codegen.cached import cached_render
 from .codegen.render import module_name, py_ident
 from .console import say, warn
 from .context import Context
-from .errors import AttestationFailed, BridgeError, ResolveError
+from .errors import AttestationFailed, BridgeError, ResolveError, redact_text
 from .fetch.attest import AttestedFile
 from .fetch.download import build_from_source, fetch_from_index, fetch_locked
 from .lock.attestations import lock_notes
@@ -83,7 +83,7 @@ def _deps_dir(ctx: Context, name: str) -> Path:
 
 
 def _failed(exc: BridgeError) -> TaskFailed:
-    return TaskFailed(str(exc))
+    return TaskFailed(redact_text(str(exc)))  # a message quoting an index URL never shows its password
 
 
 def from_lock(ctx: Context, manifest: Manifest, locked: list[LockEntry]) -> bool:
