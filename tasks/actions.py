@@ -27,7 +27,7 @@ from .codegen.render import module_name, wrap_files
 from .codegen.wrapdir import WRAP_DIR, wrapper_dir, wrapper_dir_name
 from .console import say, warn
 from .context import Context
-from .errors import AttestationFailed, BridgeError, ResolveError
+from .errors import AttestationFailed, BridgeError, ResolveError, redact_text
 from .fetch.attest import AttestedFile
 from .fetch.download import build_from_source, fetch_from_index, fetch_locked
 from .lock.attestations import lock_notes
@@ -47,6 +47,7 @@ from .resolve.interpreter import target_tags
 from .resolve.manifest import Manifest, load_manifest
 from .resolve.resolver import resolve
 from .resolve.sources import check_imports, scan_project
+from .resolve.urls import manifest_index_urls, public_url, with_credentials
 from .stubs.cached import cached_stub_ladder
 from .stubs.ladder import StubSet, stub_source
 from .surface.cached import cached_surface
@@ -91,7 +92,7 @@ def staged_wrapper(ctx: Context, name: str) -> Path:
 
 
 def _failed(exc: BridgeError) -> TaskFailed:
-    return TaskFailed(str(exc))
+    return TaskFailed(redact_text(str(exc)))  # a message quoting an index URL never shows its password
 
 
 def from_lock(ctx: Context, manifest: Manifest, locked: list[LockEntry]) -> bool:
@@ -119,7 +120,7 @@ def unknown_names_hint(exc: ResolveError, ctx: Context, manifest: Manifest, *, a
         dep = manifest.dependency(name)
         where = f"{dep.where}: " if dep and not adding else ""
         guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        lines.append(f"{where}no package named {name!r} on {', '.join(ctx.indexes)}{guess}")
+        lines.append(f"{where}no package named {name!r} on {', '.join(map(public_url, ctx.indexes))}{guess}")
     said = f"\n(the resolver said: {exc.message})" if ctx.verbosity > 0 else ""
     hint = ("check the spelling; mochi.toml was not changed" if adding else
             "fix the name in mochi.toml (`mochi-py remove NAME`, then `mochi-py add` the right one)")
@@ -176,11 +177,14 @@ def act_fetch(ctx: Context, pin: dict[str, Any]) -> dict[str, Any] | TaskFailed:
         locked = pin.get("locked_file") or {}
         fetched = None
         if locked and (ctx.frozen or ctx.offline):  # by the locked hash, no index page
-            fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline)
+            fetched = fetch_locked(pin["name"], pin["version"], locked, Path(ctx.cache), pin["source"], ctx.offline,
+                                   manifest_index_urls(Path(ctx.root), ctx.indexes))
         if fetched is not None:
             pass
         elif pin["source"] == "index":
-            indexes = [pin["location"]] if pin["location"] else list(ctx.indexes)
+            # the pin records the index without credentials; the manifest's URL for it has them
+            indexes = [with_credentials(pin["location"], manifest_index_urls(Path(ctx.root), ctx.indexes))
+                       ] if pin["location"] else list(ctx.indexes)
             fetched = fetch_from_index(pin["name"], pin["version"], indexes, target_tags(target), target.version_str,
                                        Path(ctx.cache), allow_yanked=pin["allow_yanked"],
                                        expected_sha256=pin["locked_sha256"], attestations_required=required,
@@ -250,6 +254,9 @@ def act_codegen(ctx: Context, name: str) -> dict[str, Any]:
     out = _deps_dir(ctx, name)
     files = cached_render(Path(ctx.cache), (out / "surface.json").read_bytes(), ctx.abi_floor, ctx.strict_returns,
                           ctx.async_mode)
+    if "\tWrapperTooLarge\t" in files.skipped:
+        warn(ctx.verbosity, f"{name}: nothing bound: its generated C wrapper is over the size cap "
+             f"(MOCHI_MAX_WRAPPER_C_BYTES); see {WRAP_DIR}/{wrapper_dir_name(name)}/SKIPPED.txt")
     wrap = staged_wrapper(ctx, name)  # published into python_wrap/ by compile, with the module, as a whole
     atomic_write(out / f"{module_name(name)}.c", files.c_source.encode(), durable=False)
     written = wrap_files(name, files)

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from blake3 import blake3
 
@@ -199,7 +199,11 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
-def store_stream(root: Path, filename: str, stream: BinaryIO, expected_sha256: str) -> tuple[Path, Digests]:
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def store_stream(root: Path, filename: str, stream: Readable, expected_sha256: str) -> tuple[Path, Digests]:
     """Copy *stream* into the cache under its BLAKE3, refusing it unless its SHA-256 is *expected_sha256*.
 
     :raises HashMismatch: the bytes are not the ones the index promised; nothing is cached.

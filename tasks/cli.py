@@ -24,7 +24,7 @@ from pathlib import Path
 from . import __version__
 from . import commands as c
 from .commands import EXIT_DRIFT, EXIT_INPUT, EXIT_OK, EXIT_UNVERIFIED
-from .errors import BridgeError, storage_error
+from .errors import BridgeError, redact_text, storage_error
 
 __all__ = ["EXIT_DRIFT", "EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNVERIFIED", "entrypoint", "main"]
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "mochi-py") -> int:
         c.refresh_trust(args)
         return _COMMANDS[args.command][1](args)
     except BridgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)  # never an index password
         return exc.exit_code
     except KeyboardInterrupt:  # Ctrl-C outside a lock (a lock stops itself: tasks.reaper)
         print("error: interrupted", file=sys.stderr)

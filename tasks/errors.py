@@ -7,6 +7,7 @@ DESIGN §9 (1 = a check found drift, 2 = bad usage or input, including every fai
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,18 @@ __all__ = [
     "StorageError",
     "SubprocessFailed",
     "UnsafeArchive",
+    "redact_text",
     "storage_error",
 ]
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def redact_text(text: str) -> str:
+    """*text* with the credentials of every URL in it masked (`https://***@host/`): a message that quotes a
+    command or a URL never shows an index password."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 class BridgeError(Exception):
@@ -111,7 +122,8 @@ class SubprocessFailed(BridgeError):
 
     def __init__(self, cmd: list[str], returncode: int, output: str, hint: str = "") -> None:
         tail = "\n".join(output.strip().splitlines()[-25:])
-        super().__init__(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}", hint)
+        # a command line may carry an index URL with credentials
+        super().__init__(redact_text(f"command failed with exit code {returncode}: {' '.join(cmd)}\n{tail}"), hint)
         self.cmd = cmd
         self.returncode = returncode
         self.output = output

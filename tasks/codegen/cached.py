@@ -12,6 +12,7 @@ from pathlib import Path
 from blake3 import blake3
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
+from ..context import limit
 from .render import GeneratedFiles
 
 __all__ = ["cached_render", "codegen_key"]
@@ -19,7 +20,7 @@ __all__ = ["cached_render", "codegen_key"]
 
 def codegen_key(surface_json: bytes, abi_floor: tuple[int, int], strict_returns: bool, async_mode: str) -> str:
     return stage_key("codegen", {"surface": blake3(surface_json).hexdigest(), "floor": list(abi_floor),
-                                 "strict": strict_returns, "async": async_mode})
+                                 "strict": strict_returns, "async": async_mode, "c-cap": limit("wrapper-c-bytes")})
 
 
 def cached_render(cache: Path, surface_json: bytes, abi_floor: tuple[int, int], strict_returns: bool,

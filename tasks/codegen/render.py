@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..context import LIMITS, limit
+from ..surface.model import Skip
 from ..surface.typedesc import PYTHON, mochi_type, spell, validate
 
 if TYPE_CHECKING:
@@ -309,5 +311,17 @@ def render_skipped(surface: Surface) -> str:
 
 def render_all(surface: Surface, abi_floor: tuple[int, int], strict_returns: bool,
                async_mode: str = "per-call") -> GeneratedFiles:
-    return GeneratedFiles(c_source=render_c(surface, abi_floor, strict_returns, async_mode), shim=render_shim(surface),
+    """Every generated file of *surface*. A C wrapper over the cap (`MOCHI_MAX_WRAPPER_C_BYTES`) is not
+    handed to the compiler: the distribution gets an empty wrapper and every item a `WrapperTooLarge` skip."""
+    c_source = render_c(surface, abi_floor, strict_returns, async_mode)
+    cap = int(limit("wrapper-c-bytes"))
+    if len(c_source.encode()) > cap:
+        detail = (f"the generated C wrapper would be {len(c_source.encode())} bytes, over the {cap}-byte cap "
+                  f"({LIMITS['wrapper-c-bytes'].env})")
+        items = sorted({f.item for f in surface.functions if f.item and not f.foreign})
+        surface = replace(surface, functions=(), types=(), classes=(), skipped=tuple(sorted(
+            (*surface.skipped, *(Skip(item=i, reason="WrapperTooLarge", detail=detail) for i in items)),
+            key=lambda k: k.item)))
+        c_source = render_c(surface, abi_floor, strict_returns, async_mode)
+    return GeneratedFiles(c_source=c_source, shim=render_shim(surface),
                           externs=render_externs(surface), skipped=render_skipped(surface))

@@ -3,7 +3,8 @@
 Index pins: the wheel is chosen on the index (PEP 691, tags, yanked files refused unless pinned
 with `==`) and its bytes must hash to what the index published, and to the PEP 658 metadata digest
 when one is advertised. Path and git pins: the wheel is built from the source with `uv build`
-(git checkouts through the `git` command, at the locked commit). Either way the cache entry is
+(git checkouts through the `git` command, at the locked commit; build requirements as wheels
+only). Either way the cache entry is
 written atomically under its BLAKE3, and a cached blob is re-hashed before it is trusted.
 """
 
@@ -31,6 +32,7 @@ from ..cache import (
 )
 from ..errors import FetchError, HashMismatch, Offline
 from ..resolve.resolver import find_uv
+from ..resolve.urls import is_hex, public_url, safe_filename, with_credentials
 from ..run import run
 from .attest import AttestedFile, attest_release
 from .index import IndexFile, fetch_project, open_url, select_wheel
@@ -93,10 +95,11 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
                            f"{name}` only if you trust the new bytes")
     attested = attest_release(name, version, listed, chosen.filename, required=attestations_required,
                               trusted=trusted_publisher, cache=cache)
+    _paths_from(chosen.sha256, chosen.filename, "the index")
     with file_lock(cache / "locks" / f"{chosen.sha256}.lock"):
         digests = _cached(cache, chosen.filename, chosen.sha256)
         if digests is None:
-            stream, _, _ = open_url(chosen.url)
+            stream, _, _ = open_url(chosen.url, size=chosen.size)
             with stream:
                 stored, digests = store_stream(cache, chosen.filename, stream, chosen.sha256)
             atomic_write(cache / "by-sha256" / chosen.sha256, f"{digests.blake3}\n".encode())
@@ -105,22 +108,32 @@ def fetch_from_index(name: str, version: str, indexes: list[str], accepted: list
     if chosen.metadata_sha256:
         _check_metadata(path, chosen.metadata_sha256)
     meta = read_metadata(path)
-    return FetchedWheel(name=name, version=version, filename=chosen.filename, url=chosen.url, index=index_url,
+    return FetchedWheel(name=name, version=version, filename=chosen.filename, url=public_url(chosen.url),
+                        index=public_url(index_url),
                         size=digests.size, sha256=digests.sha256, blake3=digests.blake3,
                         simple_sha256=chosen.sha256, requires_dist=sorted(str(r) for r in meta.requires_dist or []),
                         path=str(path), attestations=attested)
 
 
-def fetch_locked(name: str, version: str, locked: dict[str, Any], cache: Path, source_kind: str, offline: bool
-                 ) -> FetchedWheel | None:
+def _paths_from(sha256: str, filename: str, origin: str) -> None:
+    """Refuse a digest or file name that is not safe as a cache path component (it comes from *origin*)."""
+    if not is_hex(sha256) or not safe_filename(filename):
+        raise FetchError(f"{origin} gives sha256 {sha256!r} and file name {filename!r}: not 64 hex digits and one "
+                         "path component", "do not use it; nothing was written")
+
+
+def fetch_locked(name: str, version: str, locked: dict[str, Any], cache: Path, source_kind: str, offline: bool,
+                 indexes: tuple[str, ...] = ()) -> FetchedWheel | None:
     """The wheel mochi.lock records, by its hashes: from the cache, else (index pins, online) from its locked URL.
 
-    No index page is read. None for a path or git pin that is not cached (the caller builds it).
+    No index page is read. None for a path or git pin that is not cached (the caller builds it). The
+    locked URL gets the credentials of the matching one of *indexes* (the lock records none).
 
     :raises Offline: offline, and the cache does not hold the file.
     :raises HashMismatch: the downloaded bytes are not the locked ones; nothing is cached.
     """
     filename, sha256, b3 = locked["filename"], locked["sha256"], locked["blake3"]
+    _paths_from(sha256, filename, "mochi.lock")
     path = wheel_path(cache, b3, filename)
     with file_lock(cache / "locks" / f"{sha256}.lock"):
         digests = digest_file(path) if path.is_file() else None
@@ -137,7 +150,9 @@ def fetch_locked(name: str, version: str, locked: dict[str, Any], cache: Path, s
                 raise Offline(f"offline: {name} {version} ({filename}) is not in the cache {cache}",
                               "run once with the network to fill it, or restore MOCHI_CACHE_DIR from a machine "
                               "that locked this project")
-            stream, _, _ = open_url(locked["url"])
+            size = locked.get("size")
+            stream, _, _ = open_url(with_credentials(locked["url"], indexes),
+                                    size=size if isinstance(size, int) and size > 0 else None)
             with stream:
                 _, digests = store_stream(cache, filename, stream, sha256)
             if digests.blake3 != b3:
@@ -204,8 +219,9 @@ def build_from_source(name: str, version: str, kind: str, location: str, commit:
             built = src
         else:
             out = Path(tmp) / "dist"
-            run([find_uv(), "build", "--wheel", "--out-dir", str(out), "--python", interpreter, "--no-config",
-                 "--no-python-downloads", "--default-index", index_url, "--cache-dir", str(cache / "uv"), "--quiet",
+            run([find_uv(), "build", "--wheel", "--no-build", "--out-dir", str(out), "--python", interpreter,
+                 "--no-config", "--no-python-downloads", "--default-index", index_url, "--cache-dir",
+                 str(cache / "uv"), "--quiet",
                  *(["--offline"] if offline else []), str(src)],
                 hint=f"the {kind} source of {name} did not build a wheel", timeout=900)
             wheels = sorted(out.glob("*.whl"))

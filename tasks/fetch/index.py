@@ -8,6 +8,7 @@ chosen with `packaging.tags` in the target's preference order, never by string m
 from __future__ import annotations
 
 import configparser
+import http.client
 import json
 import os
 import ssl
@@ -27,10 +28,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from ..context import offline_requested
+from ..context import LIMITS, limit, offline_requested
 from ..errors import FetchError, NotOnIndex, Offline
+from ..resolve.urls import auth_header, is_hex, redact_text, safe_filename, url_problem, with_credentials
 
-__all__ = ["IndexFile", "default_index_url", "fetch_project", "offline", "open_url", "select_wheel"]
+__all__ = ["Download", "IndexFile", "default_index_url", "fetch_project", "offline", "open_url", "select_wheel"]
 
 _ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
            "text/html;q=0.01")
@@ -96,36 +98,130 @@ def _pip_config_index(env: Mapping[str, str]) -> str | None:
     return found or None
 
 
-def open_url(url: str, accept: str | None = None) -> tuple[BinaryIO, str, str]:
-    """Open *url* with bounded timeouts and retries on transient errors; returns (stream, content type, final url)."""
+class Download:
+    """A response read within a byte cap and an overall deadline (issue 14: an index may lie about a
+    size or trickle a byte every few seconds, and the per-read socket timeout never fires then).
+
+    Reads return what one receive brings (`read1`), so the deadline is checked between receives; the
+    socket's own timeout is never longer than the whole budget.
+    """
+
+    def __init__(self, raw: BinaryIO, url: str, cap: int, advertised: bool, seconds: float) -> None:
+        self._raw = raw
+        self._read1 = getattr(raw, "read1", raw.read)
+        self.url = url
+        self.cap = cap
+        self.advertised = advertised
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.total = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to *n* bytes (all with a negative *n*), fewer only at the end of the stream."""
+        parts, got = [], 0
+        while n < 0 or got < n:
+            chunk = self._receive(1 << 20 if n < 0 else min(n - got, 1 << 20))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def _receive(self, n: int) -> bytes:
+        self._in_time()
+        try:
+            data = self._read1(max(1, min(n, self.cap + 1 - self.total)))
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            raise FetchError(f"{self.url}: the download broke off after {self.total} bytes: "
+                             f"{str(exc) or type(exc).__name__}", "retry; check the index and your network") from None
+        self.total += len(data)
+        if self.total > self.cap:
+            raise FetchError(
+                f"{self.url}: the server sent more than the {self.cap} bytes "
+                + ("the index advertised for the file (PEP 700 size)" if self.advertised else
+                   f"allowed for a download whose size the index does not give ({LIMITS['download-bytes'].env})"),
+                "do not use this index" if self.advertised else
+                f"raise {LIMITS['download-bytes'].env} if the file really is that large")
+        if data:
+            self._in_time()
+        return data
+
+    def _in_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise FetchError(f"{self.url}: the download did not finish within {self.seconds:g} s ({self.total} "
+                             f"bytes received)", f"the server is too slow; raise {LIMITS['download-seconds'].env} "
+                             "if it is only slow, not stuck")
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_url(url: str, accept: str | None = None, size: int | None = None) -> tuple[Download, str, str]:
+    """Open *url* with bounded timeouts and retries on transient errors; returns (stream, content type, final url).
+
+    The stream stops at *size* bytes (the advertised size) or else at the download cap, and within the
+    download time limit (:mod:`tasks.limits`). Credentials in *url* go out as a Basic `Authorization`
+    header, never in a message; the final URL carries them again so relative links on the page keep them.
+    """
     if url.startswith("file://") and url.endswith("/"):
         url += "index.html"  # a static PEP 503 tree on disk: the directory's page is its index.html
+    plain, auth = auth_header(url)
+    shown = redact_text(url)
     if offline() and not url.startswith("file://"):
-        raise Offline(f"{url}: not fetched: offline (--offline or MOCHI_OFFLINE)",
+        raise Offline(f"{shown}: not fetched: offline (--offline or MOCHI_OFFLINE)",
                       "run once with the network to fill the caches (or restore MOCHI_CACHE_DIR), then retry")
+    if problem := url_problem(plain):
+        raise FetchError(f"{shown}: refused: {problem}", "check the index URL")
+    cap = size if size is not None else int(limit("download-bytes"))
+    seconds = limit("download-seconds")
     headers = {"User-Agent": "mochi-pybridge"}
     if accept:
         headers["Accept"] = accept
     last = ""
     for attempt in range(_RETRIES):
         try:
-            resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT)
-            return cast(BinaryIO, resp), resp.headers.get("Content-Type", ""), resp.geturl()
+            request = urllib.request.Request(plain, headers=headers)
+            if auth:
+                request.add_unredirected_header("Authorization", auth)  # never follows a redirect to another host
+            resp = urllib.request.urlopen(request, timeout=min(_TIMEOUT, seconds))
+            length = resp.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > cap:
+                resp.close()
+                raise FetchError(f"{shown}: the server announces {length} bytes, over the {cap} "
+                                 + ("the index advertised (PEP 700 size)" if size is not None else
+                                    f"byte cap ({LIMITS['download-bytes'].env})"), "do not use this file")
+            if problem := url_problem(resp.geturl(), allow_file=plain.startswith("file:")):
+                resp.close()
+                raise FetchError(f"{shown}: refused: redirected to {problem}", "check the index URL")
+            # on the same host the page's relative links keep the credentials (a redirect elsewhere loses them)
+            final = with_credentials(resp.geturl(), [url]) if auth else resp.geturl()
+            return Download(cast(BinaryIO, resp), shown, cap, size is not None, seconds), \
+                resp.headers.get("Content-Type", ""), final
         except urllib.error.HTTPError as exc:
             if exc.code < 500:
                 kind = NotOnIndex if exc.code in (404, 410) else FetchError
-                raise kind(f"{url}: HTTP {exc.code} {exc.reason}", "check the package name and the index URL") from None
+                hint = ("check the credentials in the index URL" if exc.code in (401, 403) else
+                        "check the package name and the index URL")
+                raise kind(f"{shown}: HTTP {exc.code} {exc.reason}", hint) from None
             last = f"HTTP {exc.code} {exc.reason}"
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLError):
-                raise FetchError(f"{url}: TLS failure: {exc.reason}",
+                raise FetchError(f"{shown}: TLS failure: {exc.reason}",
                                  "check the index's certificate, or point SSL_CERT_FILE at your CA bundle") from None
             last = str(exc.reason)
         except (TimeoutError, ConnectionError) as exc:
             last = str(exc) or type(exc).__name__
+        except (ValueError, http.client.HTTPException) as exc:  # a malformed URL or response
+            raise FetchError(f"{shown}: {redact_text(str(exc)) or type(exc).__name__}", "check the index URL") from None
         if attempt + 1 < _RETRIES:
             time.sleep(0.2 * (2 ** attempt))
-    raise Offline(f"{url}: {last} (after {_RETRIES} attempts)",
+    raise Offline(f"{shown}: {last} (after {_RETRIES} attempts)",
                   "the index did not answer; check the URL and your network, then retry")
 
 
@@ -146,27 +242,66 @@ def fetch_project(index_url: str, name: str) -> list[IndexFile]:
 
 
 def _parse_json(body: bytes, base: str) -> list[IndexFile]:
-    out = []
+    out: list[IndexFile] = []
     try:
         data = json.loads(body)
-        for f in data["files"]:
-            hashes = f.get("hashes") or {}
-            yanked = f.get("yanked", False)
-            meta = f.get("core-metadata", f.get("dist-info-metadata"))  # PEP 714 name, then the deprecated one
-            out.append(IndexFile(filename=f["filename"], url=urllib.parse.urljoin(base, f["url"]),
-                                 sha256=str(hashes.get("sha256", "")), requires_python=f.get("requires-python") or "",
-                                 yanked=yanked is not False and yanked is not None, size=f.get("size"),
-                                 metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else "",
-                                 provenance=_provenance_url(f.get("provenance"), base)))
-    except (ValueError, KeyError, TypeError, AttributeError):  # malformed JSON or entries of the wrong shape
-        raise FetchError(f"{base}: not a PEP 691 project page (malformed JSON or file entries)",
+        files = data["files"]
+        if not isinstance(files, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise FetchError(f"{redact_text(base)}: not a PEP 691 project page (malformed JSON or file entries)",
                          "check the index URL; the index answered something other than a project page") from None
+    for f in files:
+        if not isinstance(f, dict):
+            continue
+        hashes = f["hashes"] if isinstance(f.get("hashes"), dict) else {}
+        yanked = f.get("yanked", False)
+        meta = f.get("core-metadata", f.get("dist-info-metadata"))  # PEP 714 name, then the deprecated one
+        size = f.get("size")
+        requires = f.get("requires-python")
+        file = _checked_file(base, f.get("filename"), f.get("url"), hashes.get("sha256"))
+        if file is None:
+            continue
+        filename, url, sha256 = file
+        out.append(IndexFile(filename=filename, url=url, sha256=sha256,
+                             requires_python=requires if isinstance(requires, str) else "",
+                             yanked=yanked is not False and yanked is not None,
+                             size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                             metadata_sha256=_hex_or_empty(meta.get("sha256")) if isinstance(meta, dict) else "",
+                             provenance=_provenance_url(f.get("provenance"), base)))
     return out
+
+
+def _hex_or_empty(value: object) -> str:
+    """A SHA-256 the index published, lowercased; anything but 64 hex digits is treated as absent."""
+    text = value.lower() if isinstance(value, str) else ""
+    return text if is_hex(text) else ""
+
+
+def _checked_file(base: str, filename: object, href: object, sha256: object) -> tuple[str, str, str] | None:
+    """(filename, absolute URL, sha256 or "") of one listed file, or None when the entry is unusable: a
+    file name that is not one path component, or a URL the tool does not open (a remote page may not
+    point at `file://`)."""
+    if not safe_filename(filename) or not isinstance(href, str):
+        return None
+    try:
+        url = urllib.parse.urljoin(base, href)
+    except ValueError:
+        return None
+    if url_problem(auth_header(url)[0] if "@" in url else url, allow_file=base.startswith("file:")):
+        return None
+    return str(filename), url, _hex_or_empty(sha256)
 
 
 def _provenance_url(value: object, base: str) -> str:
     """PEP 740: a string URL (relative to the page) or null; anything else is ignored as absent."""
-    return urllib.parse.urljoin(base, value) if isinstance(value, str) and value else ""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        url = urllib.parse.urljoin(base, value)
+    except ValueError:
+        return ""
+    return "" if url_problem(auth_header(url)[0], allow_file=base.startswith("file:")) else url
 
 
 class _Anchors(HTMLParser):
@@ -187,14 +322,18 @@ def _parse_html(body: str, base: str) -> list[IndexFile]:
         href = a.get("href")
         if not href:
             continue
-        url, _, frag = urllib.parse.urljoin(base, href).partition("#")
+        url, _, frag = href.partition("#")
         algo, _, digest = frag.partition("=")
-        filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        filename = urllib.parse.unquote(url.rsplit("/", 1)[-1].split("?", 1)[0])
+        file = _checked_file(base, filename, url, digest if algo == "sha256" else "")
+        if file is None:
+            continue
         meta = a.get("data-core-metadata") or a.get("data-dist-info-metadata") or ""
-        out.append(IndexFile(filename=filename, url=url, sha256=digest if algo == "sha256" else "",
+        out.append(IndexFile(filename=file[0], url=file[1], sha256=file[2],
                              requires_python=a.get("data-requires-python") or "",
                              yanked="data-yanked" in a, size=None,
-                             metadata_sha256=meta.partition("=")[2] if meta.startswith("sha256=") else "",
+                             metadata_sha256=_hex_or_empty(meta.partition("=")[2]) if meta.startswith("sha256=")
+                             else "",
                              provenance=_provenance_url(a.get("data-provenance"), base)))
     return out
 
@@ -237,6 +376,6 @@ def select_wheel(files: list[IndexFile], name: str, version: str, accepted: list
         raise FetchError(f"no wheel of {name} {version} fits Python {python_version} on this platform (index has: "
                          f"{have})", "pick a version that ships a compatible wheel")
     if not best[1].sha256:
-        raise FetchError(f"the index lists no sha256 for {best[1].filename}",
+        raise FetchError(f"the index lists no valid sha256 (64 hex digits) for {best[1].filename}",
                          "use an index that publishes hashes (PEP 503 fragment or PEP 691 'hashes')")
     return best[1]

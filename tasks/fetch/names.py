@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from ..cache import atomic_write
 from ..errors import FetchError, NotOnIndex
+from ..resolve.urls import public_url
 from .index import _Anchors, fetch_project, open_url
 
 __all__ = ["closest", "project_names", "unknown_projects"]
@@ -31,7 +32,7 @@ def project_names(index_url: str, cache: Path) -> list[str]:
     memo = cache / "index-names" / (hashlib.sha256(index_url.encode()).hexdigest()[:24] + ".json")
     try:
         data = json.loads(memo.read_text(encoding="utf-8"))
-        if data["url"] == index_url and time.time() - float(data["fetched"]) < _MAX_AGE:
+        if data["url"] == public_url(index_url) and time.time() - float(data["fetched"]) < _MAX_AGE:
             return list(data["names"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -45,7 +46,7 @@ def project_names(index_url: str, cache: Path) -> list[str]:
         parser.feed(body.decode("utf-8", "replace"))
         names = [str(a.get("href") or "").rstrip("/").rsplit("/", 1)[-1] for a in parser.anchors if a.get("href")]
     names = sorted({canonicalize_name(n) for n in names if n})
-    atomic_write(memo, json.dumps({"url": index_url, "fetched": time.time(), "names": names}).encode())
+    atomic_write(memo, json.dumps({"url": public_url(index_url), "fetched": time.time(), "names": names}).encode())
     return names
 
 

@@ -1,7 +1,10 @@
 """Read wheels defensively: member names are checked before anything is extracted or parsed.
 
 A member with an absolute path, a `..` component, a symlink mode, or more than
-:data:`MAX_MEMBER_BYTES` uncompressed is refused with :class:`UnsafeArchive`.
+:data:`MAX_MEMBER_BYTES` uncompressed is refused with :class:`UnsafeArchive`, and so is a wheel whose
+members add up to more than the unpacked-size cap (`MOCHI_MAX_WHEEL_UNPACKED_BYTES`, :mod:`tasks.limits`):
+a zip bomb never gets as far as the disk. `zipfile` stops each member at its declared size, so the
+declared sizes bound what is read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.metadata import Metadata
 
+from ..context import LIMITS, limit
 from ..errors import UnsafeArchive
 
 __all__ = ["MAX_MEMBER_BYTES", "open_wheel", "read_member", "read_metadata", "safe_members"]
@@ -22,7 +26,8 @@ MAX_MEMBER_BYTES = 256 << 20
 
 def safe_members(zf: zipfile.ZipFile, wheel: Path) -> list[zipfile.ZipInfo]:
     """Every member of *zf*, after checking that each is safe to extract."""
-    out = []
+    out: list[zipfile.ZipInfo] = []
+    total, cap = 0, int(limit("wheel-unpacked-bytes"))
     for info in zf.infolist():
         name = info.filename
         pure = PurePosixPath(name)
@@ -35,6 +40,11 @@ def safe_members(zf: zipfile.ZipFile, wheel: Path) -> list[zipfile.ZipInfo]:
         if info.file_size > MAX_MEMBER_BYTES:
             raise UnsafeArchive(f"{wheel.name}: member {name!r} is {info.file_size} bytes, over the "
                                 f"{MAX_MEMBER_BYTES} byte cap", "do not use this wheel")
+        total += info.file_size
+        if total > cap:
+            raise UnsafeArchive(f"{wheel.name}: its members unpack to more than {cap} bytes (the cap of "
+                                f"{LIMITS['wheel-unpacked-bytes'].env}; {len(out) + 1} of {len(zf.infolist())} "
+                                "members counted)", "do not use this wheel, or raise the cap if it is genuine")
         out.append(info)
     return out
 

@@ -42,13 +42,15 @@ from ..context import Context
 from ..errors import BridgeError, Offline
 from ..fetch.download import build_from_source
 from ..fetch.index import fetch_project, open_url
+from ..fetch.wheel import read_metadata
 from ..resolve.manifest import load_manifest
+from ..resolve.urls import manifest_index_urls, with_credentials
 from ..stubs.cached import cached_stub_ladder
 from ..stubs.ladder import stub_source
 from ..surface.cached import cached_surface
 from ..surface.model import surface_options
 from .attestations import attestation_drifts
-from .lockfile import LockEntry, read_lock, render_pylock, requirement_closure
+from .lockfile import LockEntry, active_requirements, read_lock_checked, render_pylock, requirement_closure
 
 _WORKERS = 8
 """Packages checked at once: the work is mostly waiting (the index, the disk), so more than the cores."""
@@ -84,8 +86,9 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
     root = Path(ctx.root)
     if not (root / "mochi.lock").is_file():
         raise BridgeError(f"{root / 'mochi.lock'} does not exist", "run `mochi-py lock` first")
-    entries = read_lock(root / "mochi.lock")
-    drifts: list[Drift] = []
+    entries, problems = read_lock_checked(root / "mochi.lock")
+    # a value the lock cannot hold (wrong type, malformed, unknown field) is a disagreement, and its entry is not used
+    drifts: list[Drift] = [Drift(p.package, p.field, p.value, p.why) for p in problems]
     manifest = load_manifest(root / "mochi.toml")
     locked = {e.name: e for e in entries}
     for dep in manifest.dependencies:
@@ -108,8 +111,11 @@ def check_project(ctx: Context) -> tuple[list[Drift], int]:
         if entries and all(w is not None for w in wheels):  # against wheels that verified, else that drift says it
             drifts += _site_drifts(root, [w for w in wheels if w is not None], ctx.interpreter)
     pylock = root / "pylock.toml"
-    expected = render_pylock(entries, ctx.requires_python)
-    actual = pylock.read_text(encoding="utf-8") if pylock.is_file() else ""
+    try:
+        expected = render_pylock(entries, ctx.requires_python)
+    except BridgeError as exc:
+        expected = f"(cannot be rendered: {exc.message})"
+    actual = pylock.read_text(encoding="utf-8", errors="replace") if pylock.is_file() else ""
     if actual != expected:
         drifts.append(Drift("pylock.toml", "content", "rendered from mochi.lock",
                             "missing" if not actual else "differs"))
@@ -132,7 +138,8 @@ def _wheel_copy(entry: LockEntry, ctx: Context, scratch: Path) -> Path:
         return cached
     scratch.mkdir(parents=True, exist_ok=True)
     if entry.source_kind == "index":
-        stream, _, _ = open_url(entry.wheel_url)
+        stream, _, _ = open_url(with_credentials(entry.wheel_url, manifest_index_urls(Path(ctx.root), ctx.indexes)),
+                                size=entry.wheel_size if entry.wheel_size > 0 else None)
         out = scratch / entry.wheel_filename
         with stream, out.open("wb") as fh:
             while chunk := stream.read(1 << 20):
@@ -204,6 +211,10 @@ def _entry_drifts(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Loc
     wheel_ok = not drifts
     imports: set[str] = set()
     if wheel_ok:
+        meta = read_metadata(wheel)
+        _compare(drifts, entry, "version", entry.version, str(meta.version))
+        _compare(drifts, entry, "dependencies", ", ".join(entry.dependencies), ", ".join(active_requirements(
+            [str(r) for r in meta.requires_dist or []], list(entry.extras), ctx.python_version)))
         findings, imports = cached_scan(cache, wheel, digests.blake3, store=False)
         caps, _ = apply_db(entry.name, entry.version, findings, _db())
         verified.append(wheel)
@@ -212,7 +223,8 @@ def _entry_drifts(entry: LockEntry, ctx: Context, scratch: Path, needs: list[Loc
     if entry.source_kind == "index":
         listed = None
         try:
-            listed = fetch_project(entry.source_location, entry.name)
+            index = with_credentials(entry.source_location, manifest_index_urls(Path(ctx.root), ctx.indexes))
+            listed = fetch_project(index, entry.name)
             simple = next((f.sha256 for f in listed if f.filename == entry.wheel_filename), "")
             _compare(drifts, entry, "pypi-simple-sha256", entry.pypi_simple_sha256, simple)
         except Offline as exc:

@@ -8,6 +8,7 @@ names). Both files are validated before they replace the old ones atomically.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -15,22 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from packaging.markers import default_environment
+from packaging.markers import InvalidMarker, Marker, default_environment
 from packaging.pylock import Pylock, PylockValidationError
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from .. import TOOL_NAME, __version__
 from ..errors import BridgeError
 from ..fetch.attest import AttestedFile
 from ..resolve.publishers import parse_publisher, publisher_claims
+from ..resolve.urls import is_hex, safe_filename, url_problem
 
 __all__ = [
     "LOCK_FIELDS",
     "LOCK_VERSION",
     "LockEntry",
+    "LockProblem",
     "active_requirements",
     "read_lock",
+    "read_lock_checked",
     "relative_location",
     "render_mochi_lock",
     "render_pylock",
@@ -169,44 +174,241 @@ def _attestations(records: tuple[AttestedFile, ...]) -> tomlkit.items.Array:
     return arr
 
 
-def read_lock(path: Path) -> list[LockEntry]:
-    """The entries of an existing `mochi.lock` ([] when there is none).
+@dataclass(frozen=True, slots=True)
+class LockProblem:
+    """A value of `mochi.lock` that cannot be used: of the wrong type, malformed, or not a known field."""
 
-    :raises BridgeError: the file exists but is not a lock this version understands.
+    package: str
+    field: str
+    value: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.package}: {self.field}: {self.why} (locked {self.value})"
+
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_TOP_FIELDS = {"lock-version", "requires-python", "python-package"}
+_SOURCE_FIELDS = {"index": {"kind", "index"}, "path": {"kind", "path"}, "git": {"kind", "url", "commit"}}
+_ATTESTATION_FIELDS = {"file", "sha256", "attestation-publisher", "provenance-sha256"}
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Fields:
+    """Typed reads of one `[[python-package]]` table, each problem recorded against *label*."""
+
+    def __init__(self, pkg: dict[str, Any], label: str) -> None:
+        self.pkg, self.label = pkg, label
+        self.found: list[LockProblem] = []
+
+    def bad(self, field: str, value: object, why: str) -> None:
+        self.found.append(LockProblem(self.label, field, _short(value), why))
+
+    def get(self, field: str, kind: type, why: str = "") -> Any:
+        value = self.pkg.get(field)
+        if field not in self.pkg:
+            self.found.append(LockProblem(self.label, field, "(missing)", "missing"))
+        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            self.bad(field, value, why or f"not {_kind_name(kind)}")
+        else:
+            return value
+        return None
+
+    def digest(self, field: str, empty_ok: bool) -> str:
+        value = self.get(field, str)
+        if value is not None and not (is_hex(value) or (empty_ok and value == "")):
+            self.bad(field, value, "not 64 lowercase hex digits")
+        return str(value or "")
+
+    def strings(self, field: str) -> tuple[str, ...]:
+        value = self.get(field, list, "not a list of strings")
+        if value is not None and not all(isinstance(v, str) for v in value):
+            self.bad(field, value, "not a list of strings")
+            return ()
+        return tuple(value or ())
+
+    def count(self, field: str) -> int:
+        value = self.get(field, int, "not a whole number")
+        if value is not None and value < 0:
+            self.bad(field, value, "negative")
+        return int(value or 0)
+
+
+def _read_source(f: _Fields) -> tuple[str, str, str]:
+    """(kind, location, commit) of the `source` table."""
+    src = f.get("source", dict, "not a table")
+    if src is None:
+        return "", "", ""
+    kind = src.get("kind") if isinstance(src.get("kind"), str) else ""
+    if kind not in _SOURCE_FIELDS:
+        f.bad("source.kind", src.get("kind"), "not index, path or git")
+        return "", "", ""
+    for key in sorted(set(src) - _SOURCE_FIELDS[kind]):
+        f.bad(f"source.{key}", src[key], "unknown field")
+    key = {"index": "index", "path": "path", "git": "url"}[kind]
+    location = src.get(key)
+    if not isinstance(location, str) or not location:
+        f.bad(f"source.{key}", location, "not a string")
+        return kind, "", ""
+    if kind == "index" and (why := url_problem(location)):
+        f.bad("source.index", location, why)
+    elif kind == "path" and ("\0" in location or location.startswith("/")):
+        f.bad("source.path", location, "not a project-relative path")
+    elif kind == "git" and (location.startswith("-") or "::" in location.split("/", 1)[0]):
+        f.bad("source.url", location, "not a git URL the tool clones")
+    commit = src.get("commit", "") if kind == "git" else ""
+    if kind == "git" and not (isinstance(commit, str) and (is_hex(commit, 40) or is_hex(commit))):
+        f.bad("source.commit", commit, "not a git commit id")
+        commit = ""
+    return kind, location, str(commit)
+
+
+def _wheel_name(f: _Fields, name: str | None, version: str | None) -> str:
+    filename = f.get("wheel-filename", str)
+    if filename is None:
+        return ""
+    try:
+        wname, wversion, _, _ = parse_wheel_filename(filename)
+        if not safe_filename(filename):
+            raise InvalidWheelFilename(filename)
+        if name and wname != name:
+            f.bad("wheel-filename", filename, f"not a wheel of {name}")
+        elif version and wversion != Version(version):
+            f.bad("version", version, f"the locked wheel {filename} is version {wversion}")
+    except (InvalidWheelFilename, InvalidVersion):
+        f.bad("wheel-filename", filename, "not a wheel file name (one path component, PEP 427)")
+    return str(filename)
+
+
+def _read_attestations(f: _Fields) -> tuple[AttestedFile, ...]:
+    raw = f.pkg.get("attestations", [])
+    if not isinstance(raw, list):
+        f.bad("attestations", raw, "not a list of tables")
+        return ()
+    out = []
+    for a in raw:
+        if (not isinstance(a, dict) or set(a) != _ATTESTATION_FIELDS or not safe_filename(a["file"])
+                or not is_hex(a["sha256"]) or not isinstance(a["attestation-publisher"], str)
+                or not (is_hex(a["provenance-sha256"]) or a["provenance-sha256"] == "")):
+            f.bad("attestations", a, "not {file, sha256, attestation-publisher, provenance-sha256} with a file "
+                  "name and hex digests")
+            continue
+        out.append(AttestedFile(file=a["file"], sha256=a["sha256"], publisher=a["attestation-publisher"],
+                                provenance_sha256=a["provenance-sha256"]))
+    return tuple(out)
+
+
+def _entry(pkg: object, i: int, problems: list[LockProblem]) -> LockEntry | None:
+    """One `[[python-package]]` checked field by field (issue 14: the lock is untrusted input); None, with
+    *problems* extended, when any field is unusable."""
+    if not isinstance(pkg, dict):
+        problems.append(LockProblem(f"python-package[{i}]", "table", _short(pkg), "not a table"))
+        return None
+    raw_name = pkg.get("name")
+    f = _Fields(pkg, raw_name if isinstance(raw_name, str) and _NAME.match(raw_name) else f"python-package[{i}]")
+    name = f.get("name", str)
+    if name is not None and (not _NAME.match(name) or canonicalize_name(name) != name):
+        f.bad("name", name, "not a normalised distribution name (PEP 503)")
+    version = f.get("version", str)
+    try:
+        Version(version or "0")
+    except InvalidVersion:
+        f.bad("version", version, "not a PEP 440 version")
+    kind, location, commit = _read_source(f)
+    filename = _wheel_name(f, name, version)
+    url = f.get("wheel-url", str)
+    if url is not None and (url or kind == "index") and (why := url_problem(url)):
+        f.bad("wheel-url", url, why)
+    dependencies = f.strings("dependencies")
+    for dep in dependencies:
+        try:
+            Requirement(dep)
+        except InvalidRequirement:
+            f.bad("dependencies", dep, "not a PEP 508 requirement")
+    markers = f.get("markers", str)
+    try:
+        Marker(markers) if markers else None
+    except InvalidMarker:
+        f.bad("markers", markers, "not a PEP 508 marker")
+    entry = dict(
+        name=name, version=version, direct=f.get("direct", bool), requested=f.get("requested", str),
+        source_kind=kind, source_location=location, commit=commit, wheel_filename=filename, wheel_url=url,
+        wheel_size=f.count("wheel-size"), wheel_blake3=f.digest("wheel-blake3", False),
+        wheel_sha256=f.digest("wheel-sha256", False),
+        pypi_simple_sha256=f.digest("pypi-simple-sha256", kind != "index"),
+        stub_provenance=f.get("stub-provenance", str), stub_sha256=f.digest("stub-sha256", True),
+        stub_distribution=f.get("stub-distribution", str), wrapper_sha256=f.digest("wrapper-sha256", True),
+        capabilities=f.strings("capabilities"), capabilities_declared=f.strings("capabilities-declared"),
+        extras=f.strings("extras"), dependencies=dependencies, markers=markers, translated=f.count("translated"),
+        skipped=f.count("skipped"), attestations=_read_attestations(f))
+    for key in sorted(set(pkg) - set(_ENTRY_FIELDS)):
+        f.bad(key, pkg[key], "unknown field")
+    problems += f.found
+    return None if f.found else LockEntry(**entry)
+
+
+_ENTRY_FIELDS = ("name", "version", "direct", "requested", "source", "wheel-filename", "wheel-url", "wheel-size",
+                 "wheel-blake3", "wheel-sha256", "pypi-simple-sha256", "stub-provenance", "stub-sha256",
+                 "stub-distribution", "wrapper-sha256", "capabilities", "capabilities-declared", "extras",
+                 "dependencies", "markers", "translated", "skipped", "attestations")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return {str: "a string", bool: "true or false", int: "a whole number", list: "a list", dict: "a table"}.get(
+        kind if isinstance(kind, type) else str, "of the right type")
+
+
+def read_lock_checked(path: Path) -> tuple[list[LockEntry], list[LockProblem]]:
+    """The usable entries of an existing `mochi.lock` ([] when there is none) and every problem of the
+    others: each field is type-checked and validated (names normalised, digests hex of their length,
+    file names one path component, URLs of the schemes the tool opens) before anything uses it.
+
+    :raises BridgeError: the file exists but is not TOML, or not a lock of this version.
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
+        return [], []
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BridgeError(f"{path}: not a valid mochi.lock: {exc}", "restore it from version control, or delete "
                           "it and run `mochi-py lock`") from None
+    except OSError as exc:
+        raise BridgeError(f"{path}: cannot be read: {exc.strerror or exc}", "check the file") from None
     if data.get("lock-version") != LOCK_VERSION:
-        raise BridgeError(f"{path}: lock-version {data.get('lock-version')!r} is not {LOCK_VERSION}",
+        raise BridgeError(f"{path}: lock-version {_short(data.get('lock-version'))} is not {LOCK_VERSION}",
                           "upgrade mochi-pybridge, or delete the lock and run `mochi-py lock`")
-    out = []
-    for i, pkg in enumerate(data.get("python-package", [])):
-        try:
-            src = pkg["source"]
-            out.append(LockEntry(
-                name=pkg["name"], version=pkg["version"], direct=pkg["direct"], requested=pkg["requested"],
-                source_kind=src["kind"], source_location=src.get("index") or src.get("path") or src.get("url", ""),
-                commit=src.get("commit", ""), wheel_filename=pkg["wheel-filename"], wheel_url=pkg["wheel-url"],
-                wheel_size=pkg["wheel-size"], wheel_blake3=pkg["wheel-blake3"], wheel_sha256=pkg["wheel-sha256"],
-                pypi_simple_sha256=pkg["pypi-simple-sha256"], stub_provenance=pkg["stub-provenance"],
-                stub_sha256=pkg["stub-sha256"], stub_distribution=pkg["stub-distribution"],
-                wrapper_sha256=pkg["wrapper-sha256"], capabilities=tuple(pkg["capabilities"]),
-                capabilities_declared=tuple(pkg["capabilities-declared"]), extras=tuple(pkg["extras"]),
-                dependencies=tuple(pkg["dependencies"]), markers=pkg["markers"], translated=pkg["translated"],
-                skipped=pkg["skipped"],
-                attestations=tuple(AttestedFile(file=a["file"], sha256=a["sha256"],
-                                                publisher=a["attestation-publisher"],
-                                                provenance_sha256=a["provenance-sha256"])
-                                   for a in pkg.get("attestations", []))))
-        except (KeyError, TypeError) as exc:
-            raise BridgeError(f"{path}: python-package[{i}] lacks {exc}", "delete the lock and run `mochi-py lock`"
-                              ) from None
-    return out
+    problems = [LockProblem("mochi.lock", key, _short(data[key]), "unknown field") for key in sorted(
+        set(data) - _TOP_FIELDS)]
+    packages = data.get("python-package", [])
+    if not isinstance(packages, list):
+        problems.append(LockProblem("mochi.lock", "python-package", _short(packages), "not an array of tables"))
+        packages = []
+    out: list[LockEntry] = []
+    for i, pkg in enumerate(packages):
+        entry = _entry(pkg, i, problems)
+        if entry is not None and any(e.name == entry.name for e in out):
+            problems.append(LockProblem(entry.name, "name", _short(entry.name), "locked twice"))
+        elif entry is not None:
+            out.append(entry)
+    return out, problems
+
+
+def read_lock(path: Path) -> list[LockEntry]:
+    """The entries of an existing `mochi.lock` ([] when there is none), every field validated.
+
+    :raises BridgeError: the file exists but is not a lock this version understands, naming each problem.
+    """
+    entries, problems = read_lock_checked(path)
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:20]) + (f"\n  ... and {len(problems) - 20} more"
+                                                             if len(problems) > 20 else "")
+        raise BridgeError(f"{path}: {len(problems)} value(s) this version cannot use:\n{shown}",
+                          "restore mochi.lock from version control, or delete it and run `mochi-py lock`")
+    return entries
 
 
 def sticky_pins(locked: list[LockEntry], requested: Mapping[str, str], release: frozenset[str] = frozenset()

@@ -9,17 +9,25 @@ variables and empty user and system configuration directories (:func:`isolated_e
 Pins are sticky: every package already in `mochi.lock` is constrained to its locked version unless
 the manifest entry that brought it in changed; when those constraints cannot all hold, resolution
 is retried without them. A dependency cycle is refused, naming the cycle.
+
+Nothing is built while resolving (no build backend of an index package ever runs at lock time): uv
+resolves with `no-build` and pip with `--only-binary :all:`, so a dependency that ships no usable
+wheel fails, named. Path and git sources must declare their metadata statically (`[project]` with
+`version` and `dependencies` not dynamic); their wheels are built by the fetch stage, from the
+source the manifest names.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +41,7 @@ from packaging.utils import canonicalize_name
 from ..errors import ResolveError, SubprocessFailed
 from ..run import run
 from .manifest import Dependency, Index, Manifest
+from .urls import public_url, redact_text
 
 __all__ = [
     "Pin",
@@ -107,6 +116,7 @@ def render_uv_project(manifest: Manifest, python_version: tuple[int, int, int], 
     project.add("dependencies", sorted(d.requirement for d in manifest.dependencies))
     doc.add("project", project)
     uv = tomlkit.table()
+    uv.add("no-build", True)  # never run an sdist's build backend to learn its metadata
     uv.add("environments", [f"sys_platform == '{env['sys_platform']}' and "
                             f"platform_machine == '{env['platform_machine']}'"])
     if sticky:
@@ -119,7 +129,7 @@ def render_uv_project(manifest: Manifest, python_version: tuple[int, int, int], 
     for idx in ordered:
         t = tomlkit.table()
         t.add("name", idx.name)
-        t.add("url", idx.url)
+        t.add("url", public_url(idx.url))  # credentials go to uv through the environment (:func:`uv_credentials`)
         if idx.priority == "explicit":
             t.add("explicit", True)
         elif idx is searchable[-1]:
@@ -202,6 +212,22 @@ def _sticky_attempts(attempt: Callable[[Mapping[str, str]], list[Pin]], sticky: 
     return attempt({})
 
 
+def uv_credentials(manifest: Manifest, default_index: str) -> dict[str, str]:
+    """`UV_INDEX_<NAME>_USERNAME` / `_PASSWORD` for each index whose URL carries credentials: uv gets them
+    without their being written into the private pyproject.toml, and so into uv.lock or the lock."""
+    out = {}
+    for idx in _indexes(manifest, default_index):
+        parts = urllib.parse.urlsplit(idx.url)
+        if "@" not in parts.netloc:
+            continue
+        user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+        var = re.sub(r"[^A-Z0-9]", "_", idx.name.upper())
+        out[f"UV_INDEX_{var}_USERNAME"] = urllib.parse.unquote(user)
+        if password:
+            out[f"UV_INDEX_{var}_PASSWORD"] = urllib.parse.unquote(password)
+    return out
+
+
 def isolated_env(scratch: Path) -> dict[str, str]:
     """The environment uv runs in: no `UV_*` settings, no user or system uv.toml."""
     empty = scratch / "no-config"
@@ -225,9 +251,9 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
         (work / "pyproject.toml").write_text(text, encoding="utf-8")  # kept for inspection
         common = ["--project", str(project), "--python", interpreter, "--no-python-downloads",
                   "--cache-dir", str(cache / "uv"), "--quiet", *(["--offline"] if offline else [])]
-        uv_env = isolated_env(Path(tmp))
+        uv_env = {**isolated_env(Path(tmp)), **uv_credentials(manifest, default_index)}
         try:
-            run([uv, "lock", *common], env=uv_env, timeout=600)
+            run([uv, "lock", "--no-build", *common], env=uv_env, timeout=600)
             lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
             # Without a marker or an extra anywhere, every locked package is needed: no export to ask
             pylock = run([uv, "export", "--format", "pylock.toml", "--frozen", "--no-header", *common],
@@ -238,8 +264,28 @@ def resolve_with_uv(manifest: Manifest, interpreter: str, python_version: tuple[
             kind = Unsatisfiable if "No solution found" in exc.output else ResolveError
             raise kind(
                 f"resolution failed for {', '.join(d.requirement for d in manifest.dependencies)}:\n"
-                f"{exc.output.strip()}", "check the constraints in mochi.toml and that the index serves them") from None
+                f"{_no_wheel_lead(exc.output)}{redact_text(exc.output.strip())}",
+                "check the constraints in mochi.toml and that the index serves them") from None
     return _pins_from_uv(lock, tomllib.loads(pylock) if pylock is not None else None, manifest, env)
+
+
+_NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==|>=|<=|>|<|!=|~=)?[^\s,]* has no usable wheels")
+_NO_BUILD = re.compile(r"Building source distributions for `?([A-Za-z0-9][A-Za-z0-9._-]*)`? is disabled")
+
+
+def _no_wheel_lead(output: str) -> str:
+    """A first line naming the packages uv passed over for lack of a wheel, and why (pure)."""
+    names = sorted({canonicalize_name(m) for m in _NO_WHEEL.findall(output)})
+    built = sorted({canonicalize_name(m) for m in _NO_BUILD.findall(output)})
+    lead = ""
+    if names:
+        lead += (f"{', '.join(names)}: no wheel fits the target (only a source distribution, or wheels for other "
+                 "platforms); mochi-pybridge never builds a source distribution while locking\n")
+    if built:
+        lead += (f"{', '.join(built)}: its metadata would have to be built (a dynamic `version` or "
+                 "`dependencies`?); nothing is built while resolving, so a path or git source must declare them "
+                 "statically in [project]\n")
+    return lead
 
 
 def _conditional(lock: dict[str, Any]) -> bool:
@@ -346,7 +392,8 @@ def resolve_with_pip(manifest: Manifest, interpreter: str, python_version: tuple
         try:
             run(cmd, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=600)
         except SubprocessFailed as exc:
-            raise ResolveError(f"pip could not resolve {', '.join(reqs)}:\n{_without_traceback(exc.output)}",
+            raise ResolveError(f"pip could not resolve {', '.join(reqs)} (wheels only: source distributions are "
+                               f"never built):\n{redact_text(_without_traceback(exc.output))}",
                                "check the constraints in mochi.toml and that the index serves them") from None
         data = json.loads(report.read_text(encoding="utf-8"))
     return _pins_from_pip(data, manifest, indexes)
@@ -384,7 +431,7 @@ def _pins_from_pip(report: dict[str, Any], manifest: Manifest, indexes: list[Ind
             kind, location, commit = "path", dep.path, ""
         else:
             searchable = [i for i in indexes if i.priority != "explicit"]
-            kind, location, commit = "index", searchable[0].url if len(searchable) == 1 else "", ""
+            kind, location, commit = "index", public_url(searchable[0].url) if len(searchable) == 1 else "", ""
         pins.append(Pin(name=name, version=str(meta["version"]), direct=name in direct, source=kind, location=location,
                         commit=commit, dependencies=tuple(sorted(deps))))
     return _unique(pins)

@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.tags import Tag
 
 from ..cache import StageEntry, stage_key, stage_lookup, stage_store
+from ..context import limit
 from .ladder import StubSet, StubSource, documents_match, restore_stubs, stub_ladder
 from .sandbox import sandbox_disabled
 
@@ -44,7 +45,7 @@ def stubs_key(wheel_blake3: str, package_version: str, source: StubSource, fallb
                                "inspect": inspect, "pinned": pinned, "aggressive": aggressive,
                                "mypy": _mypy_version(), "requirements": list(dependency_digests),
                                # stubs read from the sources for want of a sandbox are not the imported ones
-                               "sandbox": sandbox_disabled()})
+                               "sandbox": sandbox_disabled(), "stub-cap": limit("stub-bytes")})
 
 
 def cached_stub_ladder(cache: Path, wheel: Path, wheel_blake3: str, dest: Path, package_version: str,

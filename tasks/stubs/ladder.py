@@ -5,6 +5,9 @@
 2. `<name>-stubs`: a stub-only distribution on the index, fetched and hashed like any wheel.
 3. `typeshed`: the `types-*` distribution `mypy.stubinfo` names for the module; one whose
    `obsolete_since` the package has reached is passed over.
+
+Whatever the tier, a module with a stub document over `MOCHI_MAX_STUB_BYTES` is skipped
+(`StubTooLarge`) rather than parsed.
 4. `stubgen`: generated in a sandbox (:mod:`tasks.stubs.stubgen`) from the wheel's own sources, unless
    `[python].stubgen.fallback = "deny"`, which makes an untyped package a hard error.
 
@@ -29,7 +32,7 @@ from packaging import tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..context import Context
+from ..context import LIMITS, Context, limit
 from ..errors import BridgeError, FetchError
 from ..fetch.wheel import open_wheel, read_member, safe_members
 from ..resolve.interpreter import target_tags
@@ -135,10 +138,12 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    problems = dict(problems or {})
     try:
         fill(tmp)
         if provenance != "none":
             _dependency_documents(tmp, dependencies)
+        problems.update(_drop_oversized(tmp, modules))
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()
                        and p.suffix in (".py", ".pyi"))
         digest = stub_digest(tmp, files)
@@ -149,7 +154,31 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, stub_dist=stub_dist,
-                   stub_wheel_sha256=stub_wheel_sha256, problems=problems or {}, unsandboxed=unsandboxed)
+                   stub_wheel_sha256=stub_wheel_sha256, problems=problems, unsandboxed=unsandboxed)
+
+
+def _drop_oversized(tmp: Path, modules: list[str]) -> dict[str, list[str]]:
+    """Take out every document of a module that has one over the stub-size cap (`MOCHI_MAX_STUB_BYTES`):
+    the module is skipped whole, with the reason, rather than bound from part of its documents or
+    parsed at any cost. An oversized dependency document is dropped alone (it only names classes)."""
+    cap = int(limit("stub-bytes"))
+    problems: dict[str, list[str]] = {}
+    for path in sorted(p for p in tmp.rglob("*") if p.is_file() and p.suffix in (".py", ".pyi")):
+        size = path.stat().st_size
+        if size <= cap:
+            continue
+        rel = path.relative_to(tmp).as_posix()
+        top = rel.split("/", 1)[0].removesuffix(".pyi").removesuffix(".py")
+        if top == DEPENDENCY_STUBS or top not in modules:
+            path.unlink()
+            continue
+        problems.setdefault(top, ["StubTooLarge", f"the stub document {rel} is {size} bytes, over the {cap}-byte "
+                                  f"cap ({LIMITS['stub-bytes'].env}); the module is not bound"])
+    for top in problems:
+        shutil.rmtree(tmp / top, ignore_errors=True)
+        for single in (tmp / f"{top}.pyi", tmp / f"{top}.py"):
+            single.unlink(missing_ok=True)
+    return problems
 
 
 def documents_match(files: dict[str, bytes], stubs: StubSet) -> bool:
