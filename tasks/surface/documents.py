@@ -265,6 +265,21 @@ class Documents:
             return "builtins.None"
         return None
 
+    def ancestors(self, qual: str) -> set[str]:
+        """Qualified names of the classes the class *qual* derives from, as far as the documents name them."""
+        out: set[str] = set()
+        todo = [qual]
+        while todo and len(out) < 64:  # a bound for pathological hierarchies
+            found = self.find_qualified(todo.pop())
+            if found is None or not isinstance(found[1], ast.ClassDef):
+                continue
+            for base in found[1].bases:
+                name = self.qualify(found[0], base.value if isinstance(base, ast.Subscript) else base)
+                if name and name not in out and name != qual:
+                    out.add(name)
+                    todo.append(name)
+        return out
+
     def members(self, mod: Module, node: ast.ClassDef, seen: set[str] | None = None
                 ) -> dict[str, tuple[Module, ast.stmt, ast.ClassDef]]:
         """Members of *node* and of its bases in its own distribution (the class's own win).
