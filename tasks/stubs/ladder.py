@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from packaging import tags
+from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -342,7 +343,6 @@ def _stub_requirement_wheels(stub: Path, source: StubSource, present: set[str]) 
     no matching wheel) is left out: its names then stay unresolved, as they were without it.
     """
     from ..fetch.wheel import read_metadata
-    from ..lock.lockfile import active_requirements
     major, minor, micro = (int(x) for x in [*source.python_version.split("."), "0", "0"][:3])
     out: list[tuple[Path, str]] = []
     todo: list[tuple[Path, list[str], int]] = [(stub, [], 0)]
@@ -351,10 +351,12 @@ def _stub_requirement_wheels(stub: Path, source: StubSource, present: set[str]) 
         if depth >= _STUB_REQUIREMENT_DEPTH:
             continue
         requires = [str(r) for r in read_metadata(wheel).requires_dist or []]
-        for text in active_requirements(requires, extras, (major, minor, micro)):
+        for text in requires:
             try:
                 req = Requirement(text)
             except InvalidRequirement:
+                continue
+            if not _applies(req, extras, (major, minor, micro)):
                 continue
             name = canonicalize_name(req.name)
             if name in present:
@@ -365,6 +367,15 @@ def _stub_requirement_wheels(stub: Path, source: StubSource, present: set[str]) 
                 out.append((fetched[0], f"{name} {fetched[1]} {fetched[0].name} {fetched[2]}"))
                 todo.append((fetched[0], sorted(req.extras), depth + 1))
     return out
+
+
+def _applies(req: Requirement, extras: list[str], python: tuple[int, int, int]) -> bool:
+    """Whether *req* applies to the target interpreter with *extras* enabled (PEP 508 markers)."""
+    if req.marker is None:
+        return True
+    env = {k: str(v) for k, v in default_environment().items()}
+    env.update(python_version=f"{python[0]}.{python[1]}", python_full_version=".".join(map(str, python)))
+    return any(req.marker.evaluate({**env, "extra": e}) for e in (extras or [""]))
 
 
 def _requirement_wheel(req: Requirement, source: StubSource) -> tuple[Path, str, str] | None:
