@@ -89,13 +89,17 @@ CALLS = [
 ]
 
 EXPLAIN = {
-    "msgpack": "msgpack ships no types and typeshed has no stubs for it; stubgen reads `packb(o, **kwargs)` with no "
-               "annotations, and `unpackb` is a Cython function. What would bind it: a `msgpack-stubs` or typeshed "
-               "distribution. Today: the override SKIPPED.txt suggests, in your sidecar.",
-    "scipy": "scipy's types come from scipy-stubs, which annotates `comb` with `optype` types (`onp.ToInt`); optype is "
-             "a requirement of the stub distribution, not of scipy, so its documents are not beside the stubs and "
-             "the names do not resolve (ForwardRef). What would bind it: the stub distribution's own typed "
-             "requirements fetched and locked beside it.",
+    "msgpack": "msgpack ships no types and typeshed has no stubs for it, so stubgen types it; its unannotated "
+               "parameters and returns are `Any` (PEP 484) and cross as `value`, so `packb` is bound. `unpackb` is a "
+               "Cython function: where the package's C accelerator loads in the stubgen sandbox, stubgen's inspect "
+               "mode does not count a `cython_function_or_method` as a function and writes `unpackb` as a variable "
+               "of that type, which names no class (ForwardRef). What would bind it: the sandbox treating Cython "
+               "functions as functions, with the signature `inspect.signature` reads (`(packed, *, object_hook=None, "
+               "...)`; stubgen's docstring reading glues Cython's C types to the names, `booluse_list`). Where the "
+               "accelerator does not load, the pure-Python `msgpack.fallback.unpackb` is read and binds. Today: the "
+               "override SKIPPED.txt suggests, in your sidecar.",
+    "scipy": "scipy's types come from scipy-stubs, which annotates `comb` with `optype` aliases; the stub "
+             "distribution's typed requirements are read beside the stubs (stubs.json `stub_requirements`).",
 }
 
 _RUN = r"""

@@ -160,8 +160,8 @@ def test_report_counts_by_reason_and_writes_a_filterable_page(locked: dict[str, 
     proc = run_cli("report", str(locked["root"]), "--html", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "liarfix 1.0 (py.typed): 4 translated, 0 skipped [none]" in proc.stdout
-    assert ("typedfix 1.0 (py.typed): 21 translated, 3 skipped [NoComplexType 1, PrivateName 1, "
-            "UnsupportedTypingConstruct 1]") in proc.stdout
+    # typedfix.untyped has no annotations: Any, so bound with values
+    assert "typedfix 1.0 (py.typed): 22 translated, 2 skipped [NoComplexType 1, PrivateName 1]" in proc.stdout
     page = out.read_text()
     assert "<td>typedfix.add</td>" in page and "oninput=\"filter()\"" in page
     assert "<td>NoComplexType</td>" in page

@@ -64,7 +64,7 @@ def test_lock_ends_with_a_summary_and_quiet_prints_nothing(locked: dict[str, Any
     proc = run_cli("lock", str(root), env=locked["env"])
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[-1].startswith(
-        "locked 3 package(s), 2 direct: 25 translated, 3 skipped; wrappers: ")
+        "locked 3 package(s), 2 direct: 26 translated, 2 skipped; wrappers: ")
     quiet = run_cli("lock", str(root), "-q", env=locked["env"])
     assert (quiet.returncode, quiet.stdout) == (0, "")
 

@@ -29,11 +29,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from packaging import tags
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from ..context import LIMITS, Context, limit
-from ..errors import BridgeError, FetchError
+from ..errors import AttestationFailed, BridgeError, FetchError, HashMismatch
 from ..fetch.wheel import open_wheel, read_member, safe_members
 from ..resolve.interpreter import target_tags
 
@@ -61,6 +63,10 @@ class StubSet:
     """module -> [skip reason, detail] for modules no tier could type."""
     unsandboxed: str = ""
     """stubgen tier: why no sandbox could import the package here, so its stubs were read from the sources."""
+    stub_requirements: list[str] = field(default_factory=list)
+    """`name version filename sha256` of each requirement of the stub distribution (scipy-stubs needs optype)
+    whose typed documents were read beside the stubs; stub documents only, never installed or locked as
+    runtime dependencies."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -133,7 +139,8 @@ def _dependency_documents(tmp: Path, dependencies: tuple[Path, ...]) -> None:
 
 def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], provenance: str,
              stub_dist: str = "", stub_wheel_sha256: str = "", problems: dict[str, list[str]] | None = None,
-             dependencies: tuple[Path, ...] = (), unsandboxed: str = "") -> StubSet:
+             dependencies: tuple[Path, ...] = (), unsandboxed: str = "",
+             stub_requirements: list[str] | None = None) -> StubSet:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for stale in dest.parent.glob(f".{dest.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
@@ -154,7 +161,8 @@ def _publish(dest: Path, fill: Callable[[Path], None], modules: list[str], prove
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return StubSet(provenance=provenance, modules=modules, files=files, sha256=digest, stub_dist=stub_dist,
-                   stub_wheel_sha256=stub_wheel_sha256, problems=problems, unsandboxed=unsandboxed)
+                   stub_wheel_sha256=stub_wheel_sha256, problems=problems, unsandboxed=unsandboxed,
+                   stub_requirements=stub_requirements or [])
 
 
 def _drop_oversized(tmp: Path, modules: list[str]) -> dict[str, list[str]]:
@@ -202,7 +210,7 @@ def restore_stubs(dest: Path, files: dict[str, bytes], stubs: StubSet) -> StubSe
             out.write_bytes(data)
 
     return _publish(dest, fill, stubs.modules, stubs.provenance, stubs.stub_dist, stubs.stub_wheel_sha256,
-                    stubs.problems, unsandboxed=stubs.unsandboxed)
+                    stubs.problems, unsandboxed=stubs.unsandboxed, stub_requirements=stubs.stub_requirements)
 
 
 def _partial(wheel: Path, members: dict[str, zipfile.ZipInfo], typed: list[str]) -> bool:
@@ -337,8 +345,12 @@ def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSourc
                 _copy(wheel, inline, tmp)  # a partial inline package fills what the stubs leave out
 
             digest = hashlib.sha256(stub.read_bytes()).hexdigest()
+            extra = _stub_requirement_wheels(stub, source, {canonicalize_name(parse_wheel_filename(w.name)[0])
+                                                            for w in (wheel, *dependencies)})
             return _publish(dest, fill, tops, tier if tier == "typeshed" else project,
-                            stub_dist=f"{project} {stub.name}", stub_wheel_sha256=digest, dependencies=dependencies)
+                            stub_dist=f"{project} {stub.name}", stub_wheel_sha256=digest,
+                            dependencies=(*dependencies, *(w for w, _ in extra)),
+                            stub_requirements=[r for _, r in extra])
     if typed:
         return _publish(dest, lambda tmp: _copy(wheel, chosen, tmp), tops, "py.typed", dependencies=dependencies)
     if fallback == "deny":
@@ -346,6 +358,86 @@ def stub_ladder(wheel: Path, dest: Path, package_version: str, source: StubSourc
                           "[python].stubgen.fallback is \"deny\"",
                           "allow the stubgen fallback, or replace the dependency with a typed one")
     return _stubgen_tier(wheel, members, tops, dest, inspect, aggressive, dependencies)
+
+
+_STUB_REQUIREMENT_DEPTH = 2
+"""How far the requirements of a stub distribution are followed (scipy-stubs -> optype[numpy] ->
+numpy-typing-compat): far enough for the aliases the stubs use, not a second resolver."""
+
+
+def _stub_requirement_wheels(stub: Path, source: StubSource, present: set[str]) -> list[tuple[Path, str]]:
+    """The wheels of what the stub distribution *stub* requires (and what they require, to a small depth),
+    besides the distributions in *present*: (wheel, `name version filename sha256`) pairs.
+
+    The stub distribution's annotations name these packages' types (scipy-stubs annotates with optype), yet
+    they are requirements of the stubs, not of the package, so the resolver never saw them. Their typed
+    documents are read beside the stubs; nothing is installed. A requirement the index cannot serve (offline,
+    no matching wheel) is left out: its names then stay unresolved, as they were without it.
+    """
+    from ..fetch.wheel import read_metadata
+    major, minor, micro = (int(x) for x in [*source.python_version.split("."), "0", "0"][:3])
+    out: list[tuple[Path, str]] = []
+    todo: list[tuple[Path, list[str], int]] = [(stub, [], 0)]
+    while todo:
+        wheel, extras, depth = todo.pop(0)
+        if depth >= _STUB_REQUIREMENT_DEPTH:
+            continue
+        requires = [str(r) for r in read_metadata(wheel).requires_dist or []]
+        for text in requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if not _applies(req, extras, (major, minor, micro)):
+                continue
+            name = canonicalize_name(req.name)
+            if name in present:
+                continue
+            present.add(name)
+            fetched = _requirement_wheel(req, source)
+            if fetched is not None:
+                out.append((fetched[0], f"{name} {fetched[1]} {fetched[0].name} {fetched[2]}"))
+                todo.append((fetched[0], sorted(req.extras), depth + 1))
+    return out
+
+
+def _applies(req: Requirement, extras: list[str], python: tuple[int, int, int]) -> bool:
+    """Whether *req* applies to the target interpreter with *extras* enabled (PEP 508 markers)."""
+    if req.marker is None:
+        return True
+    env = {k: str(v) for k, v in default_environment().items()}
+    env.update(python_version=f"{python[0]}.{python[1]}", python_full_version=".".join(map(str, python)))
+    return any(req.marker.evaluate({**env, "extra": e}) for e in (extras or [""]))
+
+
+def _requirement_wheel(req: Requirement, source: StubSource) -> tuple[Path, str, str] | None:
+    """(wheel, version, sha256) of the newest release of *req* (a `Requirement`) the index serves for the target,
+    fetched and hash-verified into the cache like any wheel; None when there is none or the index is out of reach."""
+    from ..fetch.download import fetch_from_index
+    from ..fetch.index import fetch_project
+    for url in source.indexes:
+        try:
+            listing = fetch_project(url, req.name)
+        except FetchError:  # Offline is a FetchError too: leave the requirement out
+            continue
+        versions = set()
+        for f in listing:
+            try:
+                wname, wversion, _, _ = parse_wheel_filename(f.filename)
+            except InvalidWheelFilename:
+                continue
+            if wname == canonicalize_name(req.name) and not f.yanked and req.specifier.contains(wversion):
+                versions.add(wversion)
+        for v in sorted(versions, reverse=True)[:3]:  # the newest with a wheel for the target
+            try:
+                fetched = fetch_from_index(req.name, str(v), [url], source.accepted, source.python_version,
+                                           source.cache)
+            except (HashMismatch, AttestationFailed):
+                raise  # bytes that are not what the index published are never passed over
+            except FetchError:
+                continue
+            return Path(fetched.path), fetched.version, fetched.sha256
+    return None
 
 
 def _typeshed_name(top: str) -> str | None:

@@ -24,9 +24,10 @@ def _arg(arg: ast.arg, kind: str, required: bool, mapper: Mapper, taken: set[str
     mname = mochi_safe(arg.arg, taken)
     taken.add(mname)
     try:
-        if arg.annotation is None:
+        if arg.annotation is None and not mapper.table.options.any_handle:
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} has no annotation")
-        desc = mapper.map(arg.annotation, "param")
+        # PEP 484: a missing annotation is `Any` (stubgen leaves out what it cannot infer)
+        desc = mapper.map(arg.annotation, "param") if arg.annotation is not None else "V"
         if desc == "n":
             raise Refusal("UnsupportedTypingConstruct", f"parameter {arg.arg!r} is annotated None")
     except Refusal as exc:
@@ -216,7 +217,7 @@ class Builder:
         if isinstance(node, ast.AsyncFunctionDef) and self.trio:
             raise Refusal("IncompatibleAsyncRuntime", "the distribution imports trio (R12): its async code needs "
                           "trio's loop, not asyncio's")
-        if node.returns is None and node.name != "__init__":
+        if node.returns is None and node.name != "__init__" and not self.table.options.any_handle:
             raise Refusal("UnsupportedTypingConstruct", "no return annotation")
         mapper = Mapper(self.table, mod, owner, subst)
         decorators = decorator_names(node)
@@ -241,7 +242,9 @@ class Builder:
         if kind == "new" and owner is not None:
             ret = self.table.class_type(mod, owner)
         else:
-            ret = mapper.map(returns, "return") if returns is not None else "n"
+            # an unannotated return is `Any` (PEP 484), except `__init__`'s
+            ret = (mapper.map(returns, "return") if returns is not None
+                   else "V" if node.name != "__init__" else "n")
         found, lost = forms(args, lead)
         return found, lost, ret, is_async
 

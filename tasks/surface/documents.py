@@ -13,11 +13,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 import operator
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..stubs.ladder import DEPENDENCY_STUBS
+from .pep695 import downlevel
 
 __all__ = ["Documents", "Module", "decorator_names", "doc_summary", "is_reexport", "public_submodules", "self_alias",
            "star_names"]
@@ -43,6 +45,16 @@ class Module:
     """(class name or "", function name) -> its `@overload` variants, in order."""
     stars: list[str]
     typevars: dict[str, ast.Call]
+
+
+def _parse(text: str, filename: str) -> ast.Module:
+    """The document's tree; PEP 695 syntax rewritten first when this interpreter's parser predates it."""
+    try:
+        return ast.parse(text, filename=filename)
+    except SyntaxError:
+        if sys.version_info >= (3, 12):
+            raise
+        return ast.parse(downlevel(text), filename=filename)
 
 
 def _module_file(root: Path, qualname: str) -> Path | None:
@@ -79,7 +91,7 @@ class Documents:
         if path is None:
             return None
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            tree = _parse(path.read_text(encoding="utf-8"), str(path))
         except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError):  # unreadable: no surface from it
             return None
         package = qualname if path.stem == "__init__" else qualname.rpartition(".")[0]
@@ -116,6 +128,9 @@ class Documents:
             elif isinstance(node.value, ast.Call) and ast.unparse(node.value.func).rsplit(".", 1)[-1] in (
                     "TypeVar", "ParamSpec", "TypeVarTuple"):
                 mod.typevars[target] = node.value
+            elif (isinstance(node.value, ast.Call) and ast.unparse(node.value.func).rsplit(".", 1)[-1]
+                  == "TypeAliasType" and len(node.value.args) >= 2):
+                mod.aliases[target] = node.value.args[1]  # `X = TypeAliasType("X", T)`, PEP 695's functional form
             else:
                 mod.aliases[target] = node.value
         elif (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__"
@@ -249,6 +264,21 @@ class Documents:
         if isinstance(node, ast.Constant) and node.value is None:
             return "builtins.None"
         return None
+
+    def ancestors(self, qual: str) -> set[str]:
+        """Qualified names of the classes the class *qual* derives from, as far as the documents name them."""
+        out: set[str] = set()
+        todo = [qual]
+        while todo and len(out) < 64:  # a bound for pathological hierarchies
+            found = self.find_qualified(todo.pop())
+            if found is None or not isinstance(found[1], ast.ClassDef):
+                continue
+            for base in found[1].bases:
+                name = self.qualify(found[0], base.value if isinstance(base, ast.Subscript) else base)
+                if name and name not in out and name != qual:
+                    out.add(name)
+                    todo.append(name)
+        return out
 
     def members(self, mod: Module, node: ast.ClassDef, seen: set[str] | None = None
                 ) -> dict[str, tuple[Module, ast.stmt, ast.ClassDef]]:

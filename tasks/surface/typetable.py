@@ -277,6 +277,13 @@ class TypeTable:
         t = self.types[int(rest[:-1])]
         return t.name or ("Tuple" if t.kind == "tuple" else "Union")
 
+    def derives(self, desc: str, base: str) -> bool:
+        """Whether handle *desc*'s class is a subclass of handle *base*'s, by the documents."""
+        if not (desc.startswith("H") and base.startswith("H")):
+            return False
+        sub, sup = self.classes[int(desc[1:-1])], self.classes[int(base[1:-1])]
+        return f"{sup.module}.{sup.name}" in self.docs.ancestors(f"{sub.module}.{sub.name}")
+
     def runtime_kinds(self, desc: str) -> set[str]:
         """What a value of *desc* is at run time, to refuse unions whose arms overlap (`OpenUnion`)."""
         c = desc[0]
@@ -544,6 +551,12 @@ class Mapper:
                 raise Refusal("UnsupportedTypingConstruct", f"{shown}: an optional callable that returns a value "
                               "cannot be written in Mochi")
             return opt + mapped[0]
+        if not param:
+            # an arm whose class derives from another arm's is that arm (scipy's `float32 | float64`, numpy's
+            # `floating[_32Bit] | float64`: every value is a `floating`), not an overlap
+            mapped = [d for d in mapped if not any(o != d and self.table.derives(d, o) for o in mapped)]
+            if len(mapped) == 1:
+                return opt + mapped[0]
         seen: dict[str, str] = {}
         kept = []
         for desc in mapped:

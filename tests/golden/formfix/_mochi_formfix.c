@@ -61,14 +61,17 @@ static const mb_param params_formfix_attr[] = {
     {"v", "v", "V", "value", MB_PARAM_REQUIRED},
     {"name", "name", "s", "string", MB_PARAM_REQUIRED},
 };
+static const mb_param params_formfix_biggest[] = {
+    {"n", "n", "i", "int", MB_PARAM_REQUIRED},
+};
 static const mb_param params_formfix_buffer[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_ctime[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_day[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_fromisocalendar[] = {
     {"year", "year", "i", "int", MB_PARAM_REQUIRED},
@@ -85,62 +88,62 @@ static const mb_param params_formfix_datetime_date_fromtimestamp[] = {
     {"timestamp", "timestamp", "f", "float", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_isocalendar[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_isoformat[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_isoweekday[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_month[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_replace[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_replace_month[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
     {"year", "year", "i", "int", 0},
     {"month", "month", "i", "int", 0},
 };
 static const mb_param params_formfix_datetime_date_replace_with[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
     {"year", "year", "i", "int", 0},
     {"month", "month", "i", "int", 0},
     {"day", "day", "i", "int", 0},
 };
 static const mb_param params_formfix_datetime_date_replace_year[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
     {"year", "year", "i", "int", 0},
 };
 static const mb_param params_formfix_datetime_date_strftime[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
     {"format", "format", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_timetuple[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_toordinal[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_weekday[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_date_year[] = {
-    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H5;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_timedelta_days[] = {
-    {"self", "self", "H8;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_timedelta_microseconds[] = {
-    {"self", "self", "H8;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_timedelta_seconds[] = {
-    {"self", "self", "H8;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_datetime_timedelta_total_seconds[] = {
-    {"self", "self", "H8;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_dropped[] = {
     {"a", "a", "i", "int", MB_PARAM_REQUIRED},
@@ -173,37 +176,37 @@ static const mb_param params_formfix_intcomma_with[] = {
     {"value", "value", "R0;", "formfix_Float_or_Str", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_close[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_closed[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_detach[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_encoding[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_errors[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_fileno[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_flush[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_getvalue[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_isatty[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_line_buffering[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_name[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_new_initial_value[] = {
     {"initial_value", "initial_value", "s", "string", 0},
@@ -217,71 +220,71 @@ static const mb_param params_formfix_io_StringIO_new_with[] = {
     {"newline", "newline", "Os", "string?", 0},
 };
 static const mb_param params_formfix_io_StringIO_newlines[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_read[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_read_size[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"size", "size", "i", "int", 0},
 };
 static const mb_param params_formfix_io_StringIO_read_with[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"size", "size", "Oi", "int?", 0},
 };
 static const mb_param params_formfix_io_StringIO_readable[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_readline[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_readline_with[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"size", "size", "i", "int", 0},
 };
 static const mb_param params_formfix_io_StringIO_readlines[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_readlines_with[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"hint", "hint", "i", "int", 0},
 };
 static const mb_param params_formfix_io_StringIO_seek[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"pos", "pos", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_seek_with[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"pos", "pos", "i", "int", MB_PARAM_REQUIRED},
     {"whence", "whence", "i", "int", 0},
 };
 static const mb_param params_formfix_io_StringIO_seekable[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_tell[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_truncate[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_truncate_pos[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"pos", "pos", "i", "int", 0},
 };
 static const mb_param params_formfix_io_StringIO_truncate_with[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"pos", "pos", "Oi", "int?", 0},
 };
 static const mb_param params_formfix_io_StringIO_writable[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_write[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"s", "s", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_io_StringIO_writelines[] = {
-    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H4;", "value", MB_PARAM_REQUIRED},
     {"lines", "lines", "Ls", "list<string>", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_join[] = {
@@ -419,16 +422,32 @@ static const mb_param params_formfix_scale_2[] = {
     {"x", "x", "s", "string", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_shapesfix_Box_grow[] = {
-    {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_shapesfix_Box_grow_with[] = {
-    {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
     {"by", "by", "i", "int", 0},
 };
 static const mb_param params_formfix_shapesfix_Box_new[] = {
     {"size", "size", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_shapesfix_Box_size[] = {
+    {"self", "self", "H2;", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_formfix_shapesfix_Cube_grow[] = {
+    {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_formfix_shapesfix_Cube_grow_with[] = {
+    {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
+    {"by", "by", "i", "int", 0},
+};
+static const mb_param params_formfix_shapesfix_Cube_new[] = {
+    {"size", "size", "i", "int", MB_PARAM_REQUIRED},
+};
+static const mb_param params_formfix_shapesfix_Cube_size[] = {
+    {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
+};
+static const mb_param params_formfix_shapesfix_Cube_volume[] = {
     {"self", "self", "H3;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_spread[] = {
@@ -455,37 +474,37 @@ static const mb_param params_formfix_styled_with[] = {
     {"color", "color", "s", "string", MB_PARAM_KEYWORD},
 };
 static const mb_param params_formfix_time_struct_time_tm_gmtoff[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_hour[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_isdst[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_mday[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_min[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_mon[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_sec[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_wday[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_yday[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_year[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_time_struct_time_tm_zone[] = {
-    {"self", "self", "H9;", "value", MB_PARAM_REQUIRED},
+    {"self", "self", "H10;", "value", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_utfeight_len[] = {
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
@@ -494,7 +513,7 @@ static const mb_param params_formfix_when[] = {
     {"year", "year", "i", "int", MB_PARAM_REQUIRED},
 };
 static const mb_param params_formfix_write_to[] = {
-    {"stream", "stream_", "H5;", "value", MB_PARAM_REQUIRED},
+    {"stream", "stream_", "H6;", "value", MB_PARAM_REQUIRED},
     {"text", "text", "s", "string", MB_PARAM_REQUIRED},
 };
 
@@ -519,35 +538,36 @@ static const mb_function functions[] = {
     {"formfix_as_map", "", "", MB_CAST, 0, params_formfix_as_map, 1, 1, "DV", "map<string, value>"},
     {"formfix_as_string", "", "", MB_CAST, 0, params_formfix_as_string, 1, 1, "s", "string"},
     {"formfix_attr", "builtins", "getattr", MB_CALL, 0, params_formfix_attr, 2, 2, "V", "value"},
-    {"formfix_buffer", "formfix", "buffer", MB_CALL, 0, params_formfix_buffer, 1, 1, "H2;", "value"},
+    {"formfix_biggest", "formfix", "biggest", MB_CALL, 0, params_formfix_biggest, 1, 1, "H2;", "value"},
+    {"formfix_buffer", "formfix", "buffer", MB_CALL, 0, params_formfix_buffer, 1, 1, "H4;", "value"},
     {"formfix_datetime_date_ctime", "datetime", "ctime", MB_METHOD, 0, params_formfix_datetime_date_ctime, 1, 1, "s", "string"},
     {"formfix_datetime_date_day", "datetime", "day", MB_GETATTR, 0, params_formfix_datetime_date_day, 1, 1, "i", "int"},
-    {"formfix_datetime_date_fromisocalendar", "datetime", "date.fromisocalendar", MB_CALL, 0, params_formfix_datetime_date_fromisocalendar, 3, 3, "H4;", "value"},
-    {"formfix_datetime_date_fromisoformat", "datetime", "date.fromisoformat", MB_CALL, 0, params_formfix_datetime_date_fromisoformat, 1, 1, "H4;", "value"},
-    {"formfix_datetime_date_fromordinal", "datetime", "date.fromordinal", MB_CALL, 0, params_formfix_datetime_date_fromordinal, 1, 1, "H4;", "value"},
-    {"formfix_datetime_date_fromtimestamp", "datetime", "date.fromtimestamp", MB_CALL, 0, params_formfix_datetime_date_fromtimestamp, 1, 1, "H4;", "value"},
-    {"formfix_datetime_date_isocalendar", "datetime", "isocalendar", MB_METHOD, 0, params_formfix_datetime_date_isocalendar, 1, 1, "H7;", "value"},
+    {"formfix_datetime_date_fromisocalendar", "datetime", "date.fromisocalendar", MB_CALL, 0, params_formfix_datetime_date_fromisocalendar, 3, 3, "H5;", "value"},
+    {"formfix_datetime_date_fromisoformat", "datetime", "date.fromisoformat", MB_CALL, 0, params_formfix_datetime_date_fromisoformat, 1, 1, "H5;", "value"},
+    {"formfix_datetime_date_fromordinal", "datetime", "date.fromordinal", MB_CALL, 0, params_formfix_datetime_date_fromordinal, 1, 1, "H5;", "value"},
+    {"formfix_datetime_date_fromtimestamp", "datetime", "date.fromtimestamp", MB_CALL, 0, params_formfix_datetime_date_fromtimestamp, 1, 1, "H5;", "value"},
+    {"formfix_datetime_date_isocalendar", "datetime", "isocalendar", MB_METHOD, 0, params_formfix_datetime_date_isocalendar, 1, 1, "H8;", "value"},
     {"formfix_datetime_date_isoformat", "datetime", "isoformat", MB_METHOD, 0, params_formfix_datetime_date_isoformat, 1, 1, "s", "string"},
     {"formfix_datetime_date_isoweekday", "datetime", "isoweekday", MB_METHOD, 0, params_formfix_datetime_date_isoweekday, 1, 1, "i", "int"},
-    {"formfix_datetime_date_max", "datetime", "date.max", MB_CONSTANT, 0, NULL, 0, 0, "H4;", "value"},
-    {"formfix_datetime_date_min", "datetime", "date.min", MB_CONSTANT, 0, NULL, 0, 0, "H4;", "value"},
+    {"formfix_datetime_date_max", "datetime", "date.max", MB_CONSTANT, 0, NULL, 0, 0, "H5;", "value"},
+    {"formfix_datetime_date_min", "datetime", "date.min", MB_CONSTANT, 0, NULL, 0, 0, "H5;", "value"},
     {"formfix_datetime_date_month", "datetime", "month", MB_GETATTR, 0, params_formfix_datetime_date_month, 1, 1, "i", "int"},
-    {"formfix_datetime_date_replace", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace, 1, 1, "H4;", "value"},
-    {"formfix_datetime_date_replace_month", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_month, 3, 3, "H4;", "value"},
-    {"formfix_datetime_date_replace_with", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_with, 4, 4, "H4;", "value"},
-    {"formfix_datetime_date_replace_year", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_year, 2, 2, "H4;", "value"},
-    {"formfix_datetime_date_resolution", "datetime", "date.resolution", MB_CONSTANT, 0, NULL, 0, 0, "H8;", "value"},
+    {"formfix_datetime_date_replace", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace, 1, 1, "H5;", "value"},
+    {"formfix_datetime_date_replace_month", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_month, 3, 3, "H5;", "value"},
+    {"formfix_datetime_date_replace_with", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_with, 4, 4, "H5;", "value"},
+    {"formfix_datetime_date_replace_year", "datetime", "replace", MB_METHOD, 0, params_formfix_datetime_date_replace_year, 2, 2, "H5;", "value"},
+    {"formfix_datetime_date_resolution", "datetime", "date.resolution", MB_CONSTANT, 0, NULL, 0, 0, "H9;", "value"},
     {"formfix_datetime_date_strftime", "datetime", "strftime", MB_METHOD, 0, params_formfix_datetime_date_strftime, 2, 2, "s", "string"},
-    {"formfix_datetime_date_timetuple", "datetime", "timetuple", MB_METHOD, 0, params_formfix_datetime_date_timetuple, 1, 1, "H9;", "value"},
-    {"formfix_datetime_date_today", "datetime", "date.today", MB_CALL, 0, NULL, 0, 0, "H4;", "value"},
+    {"formfix_datetime_date_timetuple", "datetime", "timetuple", MB_METHOD, 0, params_formfix_datetime_date_timetuple, 1, 1, "H10;", "value"},
+    {"formfix_datetime_date_today", "datetime", "date.today", MB_CALL, 0, NULL, 0, 0, "H5;", "value"},
     {"formfix_datetime_date_toordinal", "datetime", "toordinal", MB_METHOD, 0, params_formfix_datetime_date_toordinal, 1, 1, "i", "int"},
     {"formfix_datetime_date_weekday", "datetime", "weekday", MB_METHOD, 0, params_formfix_datetime_date_weekday, 1, 1, "i", "int"},
     {"formfix_datetime_date_year", "datetime", "year", MB_GETATTR, 0, params_formfix_datetime_date_year, 1, 1, "i", "int"},
     {"formfix_datetime_timedelta_days", "datetime", "days", MB_GETATTR, 0, params_formfix_datetime_timedelta_days, 1, 1, "i", "int"},
-    {"formfix_datetime_timedelta_max", "datetime", "timedelta.max", MB_CONSTANT, 0, NULL, 0, 0, "H8;", "value"},
+    {"formfix_datetime_timedelta_max", "datetime", "timedelta.max", MB_CONSTANT, 0, NULL, 0, 0, "H9;", "value"},
     {"formfix_datetime_timedelta_microseconds", "datetime", "microseconds", MB_GETATTR, 0, params_formfix_datetime_timedelta_microseconds, 1, 1, "i", "int"},
-    {"formfix_datetime_timedelta_min", "datetime", "timedelta.min", MB_CONSTANT, 0, NULL, 0, 0, "H8;", "value"},
-    {"formfix_datetime_timedelta_resolution", "datetime", "timedelta.resolution", MB_CONSTANT, 0, NULL, 0, 0, "H8;", "value"},
+    {"formfix_datetime_timedelta_min", "datetime", "timedelta.min", MB_CONSTANT, 0, NULL, 0, 0, "H9;", "value"},
+    {"formfix_datetime_timedelta_resolution", "datetime", "timedelta.resolution", MB_CONSTANT, 0, NULL, 0, 0, "H9;", "value"},
     {"formfix_datetime_timedelta_seconds", "datetime", "seconds", MB_GETATTR, 0, params_formfix_datetime_timedelta_seconds, 1, 1, "i", "int"},
     {"formfix_datetime_timedelta_total_seconds", "datetime", "total_seconds", MB_METHOD, 0, params_formfix_datetime_timedelta_total_seconds, 1, 1, "f", "float"},
     {"formfix_dropped", "formfix", "dropped", MB_CALL, 0, params_formfix_dropped, 1, 1, "s", "string"},
@@ -561,7 +581,7 @@ static const mb_function functions[] = {
     {"formfix_intcomma_with", "formfix", "intcomma", MB_CALL, 0, params_formfix_intcomma_with, 1, 1, "s", "string"},
     {"formfix_io_StringIO_close", "_io", "close", MB_METHOD, 0, params_formfix_io_StringIO_close, 1, 1, "n", "unit"},
     {"formfix_io_StringIO_closed", "_io", "closed", MB_GETATTR, 0, params_formfix_io_StringIO_closed, 1, 1, "b", "bool"},
-    {"formfix_io_StringIO_detach", "_io", "detach", MB_METHOD, 0, params_formfix_io_StringIO_detach, 1, 1, "H6;", "value"},
+    {"formfix_io_StringIO_detach", "_io", "detach", MB_METHOD, 0, params_formfix_io_StringIO_detach, 1, 1, "H7;", "value"},
     {"formfix_io_StringIO_encoding", "_io", "encoding", MB_GETATTR, 0, params_formfix_io_StringIO_encoding, 1, 1, "s", "string"},
     {"formfix_io_StringIO_errors", "_io", "errors", MB_GETATTR, 0, params_formfix_io_StringIO_errors, 1, 1, "Os", "string?"},
     {"formfix_io_StringIO_fileno", "_io", "fileno", MB_METHOD, 0, params_formfix_io_StringIO_fileno, 1, 1, "i", "int"},
@@ -570,10 +590,10 @@ static const mb_function functions[] = {
     {"formfix_io_StringIO_isatty", "_io", "isatty", MB_METHOD, 0, params_formfix_io_StringIO_isatty, 1, 1, "b", "bool"},
     {"formfix_io_StringIO_line_buffering", "_io", "line_buffering", MB_GETATTR, 0, params_formfix_io_StringIO_line_buffering, 1, 1, "b", "bool"},
     {"formfix_io_StringIO_name", "_io", "name", MB_GETATTR, 0, params_formfix_io_StringIO_name, 1, 1, "V", "value"},
-    {"formfix_io_StringIO_new", "_io", "StringIO", MB_NEW, 0, NULL, 0, 0, "H2;", "value"},
-    {"formfix_io_StringIO_new_initial_value", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_initial_value, 1, 1, "H2;", "value"},
-    {"formfix_io_StringIO_new_newline", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_newline, 2, 2, "H2;", "value"},
-    {"formfix_io_StringIO_new_with", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_with, 2, 2, "H2;", "value"},
+    {"formfix_io_StringIO_new", "_io", "StringIO", MB_NEW, 0, NULL, 0, 0, "H4;", "value"},
+    {"formfix_io_StringIO_new_initial_value", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_initial_value, 1, 1, "H4;", "value"},
+    {"formfix_io_StringIO_new_newline", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_newline, 2, 2, "H4;", "value"},
+    {"formfix_io_StringIO_new_with", "_io", "StringIO", MB_NEW, 0, params_formfix_io_StringIO_new_with, 2, 2, "H4;", "value"},
     {"formfix_io_StringIO_newlines", "_io", "newlines", MB_GETATTR, 0, params_formfix_io_StringIO_newlines, 1, 1, "OR2;", "formfix_Str_or_ListStr?"},
     {"formfix_io_StringIO_read", "_io", "read", MB_METHOD, 0, params_formfix_io_StringIO_read, 1, 1, "s", "string"},
     {"formfix_io_StringIO_read_size", "_io", "read", MB_METHOD, 0, params_formfix_io_StringIO_read_size, 2, 2, "s", "string"},
@@ -601,7 +621,7 @@ static const mb_function functions[] = {
     {"formfix_keywords_with", "formfix", "keywords", MB_CALL, 0, params_formfix_keywords_with, 3, 3, "s", "string"},
     {"formfix_len", "builtins", "len", MB_CALL, 0, params_formfix_len, 1, 1, "i", "int"},
     {"formfix_loose", "formfix", "loose", MB_CALL, 0, NULL, 0, 0, "i", "int"},
-    {"formfix_make_box", "formfix", "make_box", MB_CALL, 0, params_formfix_make_box, 1, 1, "H3;", "value"},
+    {"formfix_make_box", "formfix", "make_box", MB_CALL, 0, params_formfix_make_box, 1, 1, "H2;", "value"},
     {"formfix_naturalsize", "formfix", "naturalsize", MB_CALL, 0, params_formfix_naturalsize, 1, 1, "s", "string"},
     {"formfix_naturalsize_binary", "formfix", "naturalsize", MB_CALL, 0, params_formfix_naturalsize_binary, 2, 2, "s", "string"},
     {"formfix_naturalsize_binary_float", "formfix", "naturalsize", MB_CALL, 0, params_formfix_naturalsize_binary_float, 2, 2, "s", "string"},
@@ -629,10 +649,15 @@ static const mb_function functions[] = {
     {"formfix_read_all", "formfix", "read_all", MB_CALL, 0, params_formfix_read_all, 1, 1, "s", "string"},
     {"formfix_scale", "formfix", "scale", MB_CALL, 0, params_formfix_scale, 1, 1, "i", "int"},
     {"formfix_scale_2", "formfix", "scale", MB_CALL, 0, params_formfix_scale_2, 1, 1, "s", "string"},
-    {"formfix_shapesfix_Box_grow", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Box_grow, 1, 1, "H3;", "value"},
-    {"formfix_shapesfix_Box_grow_with", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Box_grow_with, 2, 2, "H3;", "value"},
-    {"formfix_shapesfix_Box_new", "shapesfix", "Box", MB_NEW, 0, params_formfix_shapesfix_Box_new, 1, 1, "H3;", "value"},
+    {"formfix_shapesfix_Box_grow", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Box_grow, 1, 1, "H2;", "value"},
+    {"formfix_shapesfix_Box_grow_with", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Box_grow_with, 2, 2, "H2;", "value"},
+    {"formfix_shapesfix_Box_new", "shapesfix", "Box", MB_NEW, 0, params_formfix_shapesfix_Box_new, 1, 1, "H2;", "value"},
     {"formfix_shapesfix_Box_size", "shapesfix", "size", MB_GETATTR, 0, params_formfix_shapesfix_Box_size, 1, 1, "i", "int"},
+    {"formfix_shapesfix_Cube_grow", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Cube_grow, 1, 1, "H2;", "value"},
+    {"formfix_shapesfix_Cube_grow_with", "shapesfix", "grow", MB_METHOD, 0, params_formfix_shapesfix_Cube_grow_with, 2, 2, "H2;", "value"},
+    {"formfix_shapesfix_Cube_new", "shapesfix", "Cube", MB_NEW, 0, params_formfix_shapesfix_Cube_new, 1, 1, "H3;", "value"},
+    {"formfix_shapesfix_Cube_size", "shapesfix", "size", MB_GETATTR, 0, params_formfix_shapesfix_Cube_size, 1, 1, "i", "int"},
+    {"formfix_shapesfix_Cube_volume", "shapesfix", "volume", MB_METHOD, 0, params_formfix_shapesfix_Cube_volume, 1, 1, "i", "int"},
     {"formfix_spread", "formfix", "spread", MB_CALL, 0, params_formfix_spread, 2, 2, "Li", "list<int>"},
     {"formfix_str", "builtins", "str", MB_CALL, 0, params_formfix_str, 1, 1, "s", "string"},
     {"formfix_styled", "formfix", "styled", MB_CALL, 0, params_formfix_styled, 1, 1, "s", "string"},
@@ -651,7 +676,7 @@ static const mb_function functions[] = {
     {"formfix_time_struct_time_tm_year", "time", "tm_year", MB_GETATTR, 0, params_formfix_time_struct_time_tm_year, 1, 1, "i", "int"},
     {"formfix_time_struct_time_tm_zone", "time", "tm_zone", MB_GETATTR, 0, params_formfix_time_struct_time_tm_zone, 1, 1, "s", "string"},
     {"formfix_utfeight_len", "formfix", "utf8_len", MB_CALL, 0, params_formfix_utfeight_len, 1, 1, "i", "int"},
-    {"formfix_when", "formfix", "when", MB_CALL, 0, params_formfix_when, 1, 1, "H4;", "value"},
+    {"formfix_when", "formfix", "when", MB_CALL, 0, params_formfix_when, 1, 1, "H5;", "value"},
     {"formfix_write_to", "formfix", "write_to", MB_CALL, 0, params_formfix_write_to, 2, 2, "i", "int"},
 };
 
@@ -679,8 +704,9 @@ static const mb_type types[] = {
 static const mb_class classes[] = {
     {"formfix", "Counter", NULL},
     {"formfix", "Reader", "read"},
-    {"_io", "StringIO", NULL},
     {"shapesfix", "Box", NULL},
+    {"shapesfix", "Cube", NULL},
+    {"_io", "StringIO", NULL},
     {"datetime", "date", NULL},
     {"typing", "IO", "__enter__ __exit__ __iter__ __next__ close fileno flush isatty read readable readline readlines seek seekable tell truncate writable write writelines"},
     {"typing", "BinaryIO", "__enter__ __exit__ __iter__ __next__ close fileno flush isatty read readable readline readlines seek seekable tell truncate writable write writelines"},
@@ -690,8 +716,8 @@ static const mb_class classes[] = {
 };
 
 static const mb_module_spec spec = {
-    "formfix", "1.0", functions, 154,
-    classes, 10, types, 3, 1, MB_ASYNC_PER_CALL,
+    "formfix", "1.0", functions, 160,
+    classes, 11, types, 3, 1, MB_ASYNC_PER_CALL,
     "formfix", /* imported elsewhere at another version: refused */
 };
 

@@ -32,6 +32,7 @@ from _mochi_formfix import formfix_as_list
 from _mochi_formfix import formfix_as_map
 from _mochi_formfix import formfix_as_string
 from _mochi_formfix import formfix_attr
+from _mochi_formfix import formfix_biggest
 from _mochi_formfix import formfix_buffer
 from _mochi_formfix import formfix_datetime_date_ctime
 from _mochi_formfix import formfix_datetime_date_day
@@ -146,6 +147,11 @@ from _mochi_formfix import formfix_shapesfix_Box_grow
 from _mochi_formfix import formfix_shapesfix_Box_grow_with
 from _mochi_formfix import formfix_shapesfix_Box_new
 from _mochi_formfix import formfix_shapesfix_Box_size
+from _mochi_formfix import formfix_shapesfix_Cube_grow
+from _mochi_formfix import formfix_shapesfix_Cube_grow_with
+from _mochi_formfix import formfix_shapesfix_Cube_new
+from _mochi_formfix import formfix_shapesfix_Cube_size
+from _mochi_formfix import formfix_shapesfix_Cube_volume
 from _mochi_formfix import formfix_spread
 from _mochi_formfix import formfix_str
 from _mochi_formfix import formfix_styled
@@ -247,6 +253,7 @@ __all__ = [
     "formfix_as_map",
     "formfix_as_string",
     "formfix_attr",
+    "formfix_biggest",
     "formfix_buffer",
     "formfix_datetime_date_ctime",
     "formfix_datetime_date_day",
@@ -361,6 +368,11 @@ __all__ = [
     "formfix_shapesfix_Box_grow_with",
     "formfix_shapesfix_Box_new",
     "formfix_shapesfix_Box_size",
+    "formfix_shapesfix_Cube_grow",
+    "formfix_shapesfix_Cube_grow_with",
+    "formfix_shapesfix_Cube_new",
+    "formfix_shapesfix_Cube_size",
+    "formfix_shapesfix_Cube_volume",
     "formfix_spread",
     "formfix_str",
     "formfix_styled",

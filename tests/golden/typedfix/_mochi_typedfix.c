@@ -152,6 +152,9 @@ static const mb_param params_typedfix_str[] = {
 static const mb_param params_typedfix_total[] = {
     {"values", "values_", "Lf", "list<float>", MB_PARAM_REQUIRED},
 };
+static const mb_param params_typedfix_untyped[] = {
+    {"x", "x", "V", "value", MB_PARAM_REQUIRED},
+};
 static const mb_param params_typedfix_with_kwonly[] = {
     {"a", "a", "i", "int", MB_PARAM_REQUIRED},
 };
@@ -210,6 +213,7 @@ static const mb_function functions[] = {
     {"typedfix_shout", "typedfix", "shout", MB_CALL, 0, params_typedfix_shout, 1, 1, "s", "string"},
     {"typedfix_str", "builtins", "str", MB_CALL, 0, params_typedfix_str, 1, 1, "s", "string"},
     {"typedfix_total", "typedfix", "total", MB_CALL, 0, params_typedfix_total, 1, 1, "f", "float"},
+    {"typedfix_untyped", "typedfix", "untyped", MB_CALL, 0, params_typedfix_untyped, 1, 1, "V", "value"},
     {"typedfix_with_kwonly", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly, 1, 1, "i", "int"},
     {"typedfix_with_kwonly_with", "typedfix", "with_kwonly", MB_CALL, 0, params_typedfix_with_kwonly_with, 2, 2, "i", "int"},
     {"typedfix_words", "typedfix", "words", MB_CALL, 0, params_typedfix_words, 1, 1, "Ls", "list<string>"},
@@ -229,7 +233,7 @@ static const mb_class classes[] = {
 };
 
 static const mb_module_spec spec = {
-    "typedfix", "1.0", functions, 49,
+    "typedfix", "1.0", functions, 50,
     classes, 1, types, 1, 1, MB_ASYNC_PER_CALL,
     "typedfix", /* imported elsewhere at another version: refused */
 };

@@ -58,6 +58,7 @@ from _mochi_typedfix import typedfix_scale_with
 from _mochi_typedfix import typedfix_shout
 from _mochi_typedfix import typedfix_str
 from _mochi_typedfix import typedfix_total
+from _mochi_typedfix import typedfix_untyped
 from _mochi_typedfix import typedfix_with_kwonly
 from _mochi_typedfix import typedfix_with_kwonly_with
 from _mochi_typedfix import typedfix_words
@@ -132,6 +133,7 @@ __all__ = [
     "typedfix_shout",
     "typedfix_str",
     "typedfix_total",
+    "typedfix_untyped",
     "typedfix_with_kwonly",
     "typedfix_with_kwonly_with",
     "typedfix_words",

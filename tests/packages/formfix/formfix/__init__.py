@@ -131,6 +131,11 @@ def make_box(n: int) -> shapesfix.Box:
     return shapesfix.Box(n)
 
 
+def biggest(n: int) -> shapesfix.Box | shapesfix.Cube:
+    """A return union whose second arm derives from the first (scipy's `float32 | float64`)."""
+    return shapesfix.Cube(n) if n > 2 else shapesfix.Box(n)
+
+
 def query(url: str, *, params: str | dict[str, str] | None = None) -> str:
     """A keyword form, and its typed variant for the union's map arm, both pass `params` by keyword."""
     return f"{url}|{params!r}"

@@ -11,3 +11,10 @@ class Box:
 
     def grow(self, by: int = 1) -> "Box":
         return Box(self._size + by)
+
+
+class Cube(Box):
+    """A subclass: a `Box | Cube` return is a Box (every value of it is one)."""
+
+    def volume(self) -> int:
+        return self.size ** 3
