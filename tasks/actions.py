@@ -166,7 +166,7 @@ def act_resolve(ctx: Context) -> dict[str, Any] | TaskFailed:
                     "locked_stub_dist": entry.stub_distribution if entry else "",
                     "locked_file": locked_file(entry) if entry else {}})
     _write_json(root / ".mochi" / "resolve.json", {"resolver": resolver, "pins": out})
-    say(ctx.verbosity, f"resolved {len(pins)} packages with {resolver}")
+    say(ctx.verbosity, f"resolved {len(pins)} package{'' if len(pins) == 1 else 's'} with {resolver}")
     return {"pins": len(pins), "resolver": resolver}
 
 

@@ -188,14 +188,27 @@ def _serving(body: bytes) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json", b"[]", b'{"files": 3}', b'{"files": [1]}', b'{"files": {"a": 1}}',
-    b'{"files": [{"filename": "x-1.0-py3-none-any.whl"}]}', b'{"files": [{"url": "x", "hashes": []}]}',
-    json.dumps({"files": [{"filename": "x-1.0-py3-none-any.whl", "url": "x", "hashes": 5}]}).encode(),
-])
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"files": 3}', b'{"files": {"a": 1}}'])
 def test_malformed_index_json_is_a_fetch_error(body: bytes) -> None:
     with _serving(body) as url, pytest.raises(FetchError, match="not a PEP 691 project page"):
         fetch_project(url, "x")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"files": [1]}', b'{"files": [{"filename": "x-1.0-py3-none-any.whl"}]}',
+    b'{"files": [{"url": "x", "hashes": []}]}',
+    json.dumps({"files": [{"filename": "x-1.0-py3-none-any.whl", "url": "x", "hashes": 5}]}).encode(),
+])
+def test_a_malformed_file_entry_is_no_file(body: bytes) -> None:
+    """An entry of the wrong shape offers nothing usable (no file, or a file with no digest, which is never
+    downloaded), never a traceback; a usable entry beside it still counts."""
+    good = {"filename": "x-1.0-py3-none-any.whl", "url": "x-1.0-py3-none-any.whl", "hashes": {"sha256": "a" * 64}}
+    page = json.loads(body)
+    with _serving(json.dumps(page).encode()) as url:
+        assert all(not f.sha256 for f in fetch_project(url, "x"))
+    page["files"].append(good)
+    with _serving(json.dumps(page).encode()) as url:
+        assert [f.sha256 for f in fetch_project(url, "x") if f.sha256] == ["a" * 64]
 
 
 def test_malformed_index_json_through_the_cli(tmp_path: Path) -> None:
