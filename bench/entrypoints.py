@@ -90,14 +90,11 @@ CALLS = [
 
 EXPLAIN = {
     "msgpack": "msgpack ships no types and typeshed has no stubs for it, so stubgen types it; its unannotated "
-               "parameters and returns are `Any` (PEP 484) and cross as `value`, so `packb` is bound. `unpackb` is a "
-               "Cython function: where the package's C accelerator loads in the stubgen sandbox, stubgen's inspect "
-               "mode does not count a `cython_function_or_method` as a function and writes `unpackb` as a variable "
-               "of that type, which names no class (ForwardRef). What would bind it: the sandbox treating Cython "
-               "functions as functions, with the signature `inspect.signature` reads (`(packed, *, object_hook=None, "
-               "...)`; stubgen's docstring reading glues Cython's C types to the names, `booluse_list`). Where the "
-               "accelerator does not load, the pure-Python `msgpack.fallback.unpackb` is read and binds. Today: the "
-               "override SKIPPED.txt suggests, in your sidecar.",
+               "parameters and returns are `Any` (PEP 484) and cross as `value`. `unpackb` is a Cython function of "
+               "the package's C accelerator: the stubgen sandbox stubs it as a function with the signature "
+               "`inspect.signature` reads (`(packed, *, object_hook=None, ...)`), not as a variable of type "
+               "`cython_function_or_method` (ForwardRef) nor from the docstring's C-typed names (`booluse_list`); "
+               "if it is unbound again, look at its stub in .mochi/deps/msgpack/stubs and at SKIPPED.txt.",
     "scipy": "scipy's types come from scipy-stubs, which annotates `comb` with `optype` aliases; the stub "
              "distribution's typed requirements are read beside the stubs (stubs.json `stub_requirements`).",
 }

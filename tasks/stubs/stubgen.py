@@ -56,6 +56,41 @@ if mode == "parse":  # the sources as files: nothing is imported
 else:
     for m in modules:
         args += ["-p", m]
+if mode == "inspect":
+    # Cython functions (a compiled accelerator's `unpackb`) are functions with real signatures, but stubgen
+    # takes them for variables and would read their embedded docstring signatures, C types and all.
+    # A mypy without these hooks gets no patch (and stubs as before) rather than a failing runner.
+    from mypy import stubgenc
+    CY = ("cython_function_or_method", "fused_cython_function")
+    G = stubgenc.InspectionStubGenerator
+    HOOKS = ("is_function", "get_default_function_sig", "generate_function_stub", "get_signatures")
+    def cython(obj):
+        return type(obj).__name__ in CY
+    orig = {n: getattr(G, n, None) for n in HOOKS}
+    def is_function(self, obj):
+        return orig["is_function"](self, obj) or cython(obj)
+    def get_default_function_sig(self, func, ctx):
+        # outside a C module stubgen reads inspect.signature, which a (binding) Cython function answers
+        saved = self.is_c_module
+        self.is_c_module = saved and not cython(func)
+        try:
+            return orig["get_default_function_sig"](self, func, ctx)
+        finally:
+            self.is_c_module = saved
+    def generate_function_stub(self, name, obj, **kw):
+        self.mb_cython = cython(obj)
+        try:
+            return orig["generate_function_stub"](self, name, obj, **kw)
+        finally:
+            self.mb_cython = False
+    def get_signatures(self, default_sig, sig_generators, ctx):
+        # the signature read above wins over the docstring's (`booluse_list`); `*args` means none was read
+        if getattr(self, "mb_cython", False) and default_sig.args and default_sig.args[0].name != "*args":
+            return [default_sig]
+        return orig["get_signatures"](self, default_sig, sig_generators, ctx)
+    if all(orig.values()):
+        for n, f in zip(HOOKS, (is_function, get_default_function_sig, generate_function_stub, get_signatures)):
+            setattr(G, n, f)
 stubgen.main(args)
 """
 
