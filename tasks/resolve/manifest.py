@@ -4,6 +4,9 @@
 Every error names the file, line and column of the offending value and what to write instead.
 Version constraints are PEP 440; the caret and tilde shorthands are translated the npm/Cargo way
 (`^1.2` -> `>=1.2,<2`, `^0.27` -> `>=0.27,<0.28`, `~1.2` -> `>=1.2,<1.3`).
+
+Over 500 lines on purpose: one validator per `[python]` key, and the position finder they all report
+through, read best side by side; splitting them would scatter the table of keys.
 """
 
 from __future__ import annotations
