@@ -21,6 +21,7 @@ from ..codegen.wrapdir import SITE_DIR
 from ..errors import BridgeError, HashMismatch
 from ..run import run
 from .verify import Problem, pyc_problems, site_problems
+from .wrapdir import swap_in
 
 __all__ = ["MARKER", "SITE_DIR", "install_site"]
 
@@ -78,11 +79,7 @@ def install_site(wheels: list[Path], interpreter: str, python_version: tuple[int
                                   "nothing was replaced. Clear the cache (`mochi-py clean --cache`) and lock again")
         # The marker is the task's target: it exists only once the whole tree is in place.
         (tmp / MARKER).write_text(json.dumps(sorted(Path(w).name for w in wheels)) + "\n", encoding="utf-8")
-        old = dest.with_name(f".{dest.name}.old")
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

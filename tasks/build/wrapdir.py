@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..cache import user_mode
 
-__all__ = ["publish_wrapper"]
+__all__ = ["publish_wrapper", "swap_in"]
 
 
 def publish_wrapper(staged: Path, dest: Path) -> None:
@@ -32,11 +32,16 @@ def publish_wrapper(staged: Path, dest: Path) -> None:
                     os.link(f, tmp / f.name)
                 except OSError:
                     shutil.copy2(f, tmp / f.name)
-        old = dest.with_name(f".{dest.name}.old")
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def swap_in(tmp: Path, dest: Path) -> None:
+    """Put the finished directory *tmp* where *dest* is, with two renames (the old tree goes last)."""
+    old = dest.with_name(f".{dest.name}.old")
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
