@@ -9,7 +9,7 @@ from typing import Any
 
 from .codegen.wrapdir import wrapper_dir
 
-__all__ = ["run_action", "site_intact", "wheel_present", "wrap_intact", "wrappers_intact"]
+__all__ = ["run_action", "site_intact", "staged_intact", "wheel_present", "wrappers_intact"]
 
 
 def run_action(name: str, *args: Any) -> Any:
@@ -40,25 +40,37 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def wrap_intact(root: str, name: str, interpreter: str) -> bool:
-    """uptodate check of `codegen:<name>`: `python_wrap/<name>/` holds exactly the files the last codegen
-    and compile wrote, unchanged (bytecode caches verified), so a tampered or added file makes it run again."""
-    from .build.verify import pyc_problems, tree_problems
-    state = Path(root) / ".mochi"
+def _expected_wrapper(state: Path, name: str) -> dict[str, str] | None:
+    """{file: sha256} of the wrapper of *name*: what the last codegen wrote and the module compile built."""
     try:
         expected = dict(_read(state / "deps" / name / "codegen.json")["files"])
         built = _read(state / "compile.json")[name]
         expected[built["file"]] = built["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    wrap = wrapper_dir(Path(root), name)
-    return not tree_problems(wrap, expected, name) and not pyc_problems(wrap, interpreter, name)
+        return None
+    return expected
+
+
+def staged_intact(root: str, name: str) -> bool:
+    """uptodate check of `codegen:<name>`: the staged wrapper (`.mochi/deps/<name>/wrap/`, what compile
+    publishes) holds exactly what the last codegen and compile put there. The published copy is compile's."""
+    from .build.verify import tree_problems
+    state = Path(root) / ".mochi"
+    expected = _expected_wrapper(state, name)
+    return expected is not None and not tree_problems(state / "deps" / name / "wrap", expected, name)
 
 
 def wrappers_intact(root: str, names: list[str], interpreter: str) -> bool:
-    """uptodate check of `compile`: every published `python_wrap/<dist>/` is still exactly what codegen and
-    compile made (compile publishes the staged directory, so a drifted one is repaired by publishing again)."""
-    return all(wrap_intact(root, n, interpreter) for n in names)
+    """uptodate check of `compile`: every published `python_wrap/<dist>/` holds exactly the files codegen and
+    compile made, unchanged (bytecode caches verified); a drifted one is repaired by publishing again."""
+    from .build.verify import pyc_problems, tree_problems
+    state = Path(root) / ".mochi"
+    for name in names:
+        expected = _expected_wrapper(state, name)
+        wrap = wrapper_dir(Path(root), name)
+        if expected is None or tree_problems(wrap, expected, name) or pyc_problems(wrap, interpreter, name):
+            return False
+    return True
 
 
 def site_intact(root: str, names: list[str], interpreter: str) -> bool:

@@ -30,7 +30,7 @@ from .codegen.render import module_name, py_ident
 from .codegen.wrapdir import wrapper_dir
 from .context import Context
 from .detect import detect_context
-from .dispatch import run_action, site_intact, wheel_present, wrap_intact, wrappers_intact
+from .dispatch import run_action, site_intact, staged_intact, wheel_present, wrappers_intact
 from .resolve.sources import import_key
 
 __all__ = ["Blake3Checker", "Context", "detect_context", "doit_config", "make_tasks", "task_dicts"]
@@ -156,7 +156,7 @@ def make_tasks(ctx: Context) -> dict[str, Callable[..., Any]]:
                                str(wrap / f"{py_ident(name)}_externs.py"), str(wrap / "SKIPPED.txt")],
                    "uptodate": [config_changed({**tool, "floor": list(ctx.abi_floor),
                                                 "strict": ctx.strict_returns, "async": ctx.async_mode}),
-                                (wrap_intact, [str(root), name, ctx.interpreter])]}
+                                (staged_intact, [str(root), name])]}
 
     def compile_task() -> dict[str, Any]:
         """Compile every wrapper into an abi3 module: one CMake project, one ninja run, cached by content."""

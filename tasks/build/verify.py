@@ -52,21 +52,21 @@ class Problem:
         return f"{self.path}: {self.what}"
 
 
-def file_sha256(path: Path) -> str:
+def _sha256(path: Path) -> bytes:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
-    return h.hexdigest()
+    return h.digest()
+
+
+def file_sha256(path: Path) -> str:
+    return _sha256(path).hex()
 
 
 def _record_hash(path: Path) -> str:
     """A file's digest in RECORD's spelling (`sha256=<urlsafe base64, unpadded>`)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return "sha256=" + base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+    return "sha256=" + base64.urlsafe_b64encode(_sha256(path)).rstrip(b"=").decode()
 
 
 def _parse_record(text: str) -> dict[str, str]:
