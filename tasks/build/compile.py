@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from blake3 import blake3
 from .. import __version__
 from ..cache import StageEntry, atomic_write, file_lock, stage_key, stage_lookup, stage_store
 from ..errors import BridgeError, SubprocessFailed
+from ..resolve.urls import is_hex
 from ..run import run
 from .launcher import LauncherStats, launched
 
@@ -50,7 +50,6 @@ COMPILE_FLAGS = ("-O2", "-fno-plt", "-Wall", "-Werror=implicit-function-declarat
 RUNTIME_SOURCES = ("rt_module.c", "rt_convert.c", "rt_callback.c", "rt_capi.c")
 RUNTIME_FILES = ("mochi_bridge.h", *RUNTIME_SOURCES)
 RUNTIME_ARCHIVE = "libmochi_rt.a"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 PCH_FROM = 4
 """Modules in one build from which a precompiled header pays for itself."""
 
@@ -218,7 +217,7 @@ def build_wrappers(jobs: list[WrapperJob], interpreter: str, abi_floor: tuple[in
 
 
 def _wrapper_entry(cache: Path, key: str, module: str) -> tuple[Path, Path]:
-    if not _HEX64.match(key) or not module.isidentifier():
+    if not is_hex(key) or not module.isidentifier():
         raise BridgeError(f"refusing cache path for wrapper key {key!r} and module {module!r}")
     blob = cache / "wrappers" / key / f"{module}.abi3.so"
     return blob, blob.with_name(f"{blob.name}.blake3")
