@@ -179,20 +179,10 @@ def test_hostile_import_sees_no_secret_writes_nothing_reaches_no_network_and_lea
         assert "hostilefix_saw_no_secret" in shim, shim  # neither os.environ nor any /proc/<pid>/environ
         assert _entry(root)["stub-provenance"] == "stubgen"
         assert "warning" not in proc.stderr, proc.stderr
-        # nothing written outside the sandbox: not the real HOME, not /tmp, not the cache
-        assert not leaks[0].exists() and not leaks[1].exists() and not leaks[2].exists()
-        assert not leaks[3].exists()
-        assert leaks[4].read_bytes() == b"a compiled wrapper of another project"
         assert f"secret-{marker}" not in "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.pyi"))
-        # no network by any route: `_socket`, `python -c`, curl
-        assert listener.accepted == []
-        # the double-forked setsid() child died with the sandbox
-        assert _marked_processes(marker) == []
+        _nothing_escaped(leaks, listener, marker)
     finally:
-        for pid in _marked_processes(marker):
-            os.kill(pid, 9)
-        for leak in leaks[:2]:
-            leak.unlink(missing_ok=True)
+        _clean_up(leaks, marker)
 
 
 def test_without_namespaces_the_package_is_parsed_not_imported_and_the_lock_says_so(
@@ -212,12 +202,23 @@ def test_without_namespaces_the_package_is_parsed_not_imported_and_the_lock_says
         assert "extern python fun hostilefix_plain(x: int): int" in shim  # read from the source
         assert "imported_in_sandbox" not in shim  # made only by an import: there was none
         # an import without a sandbox would have done all this: none of it happened
-        assert not any(leak.exists() for leak in leaks[:4])
-        assert leaks[4].read_bytes() == b"a compiled wrapper of another project"
-        assert listener.accepted == []
-        assert _marked_processes(marker) == []
+        _nothing_escaped(leaks, listener, marker)
     finally:
-        for pid in _marked_processes(marker):
-            os.kill(pid, 9)
-        for leak in leaks[:2]:
-            leak.unlink(missing_ok=True)
+        _clean_up(leaks, marker)
+
+
+def _nothing_escaped(leaks: list[Path], listener: Listener, marker: str) -> None:
+    # nothing written outside the sandbox: not the real HOME, not /tmp, not the cache
+    assert not any(leak.exists() for leak in leaks[:4])
+    assert leaks[4].read_bytes() == b"a compiled wrapper of another project"
+    # no network by any route: `_socket`, `python -c`, curl
+    assert listener.accepted == []
+    # the double-forked setsid() child died with the sandbox
+    assert _marked_processes(marker) == []
+
+
+def _clean_up(leaks: list[Path], marker: str) -> None:
+    for pid in _marked_processes(marker):
+        os.kill(pid, 9)
+    for leak in leaks[:2]:
+        leak.unlink(missing_ok=True)
